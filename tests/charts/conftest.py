@@ -151,7 +151,7 @@ def crds_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def crds():
-    from crd_schema import CrdRegistry
+    from tests.charts.crd_schema import CrdRegistry
 
     path = crds_dir()
     if not path.is_dir():

@@ -6,7 +6,8 @@ import base64
 import re
 
 import pytest
-from conftest import VALUE_SETS, all_pods
+
+from tests.charts.conftest import VALUE_SETS, all_pods
 
 IMAGE_FIELDS = re.compile(r"^\s*-?\s*image:\s*\"?([^\s\"]+)", re.MULTILINE)
 

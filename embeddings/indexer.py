@@ -1,0 +1,54 @@
+"""Index one registered model version: resolve it in the registry, download its artifacts,
+embed its catalogue with its own encoder, and build + switch the versioned collection."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from embeddings.records import IndexSpec
+from embeddings.sources import SOURCES, Source
+from embeddings.store import VectorStore
+from modelyard.errors import UsageError
+from modelyard.logs import event
+from modelyard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def source_for(model: str) -> type[Source]:
+    if model not in SOURCES:
+        raise UsageError(
+            f"no embedding index for model {model!r}", hint=f"index one of: {', '.join(SOURCES)}"
+        )
+    return SOURCES[model]
+
+
+def index_source(store: VectorStore, source: Source, version: int, spec: IndexSpec = IndexSpec()) -> str:
+    """Build ``<model>__v<version>`` from ``source`` and make it live; returns the collection."""
+    return store.build_version(
+        source.model,
+        version,
+        source.dim(),
+        source.batches(),
+        total=source.total,
+        spec=spec,
+        payload_indexes=source.payload_indexes,
+    )
+
+
+def index_model(
+    settings: Settings, model: str, ref: str, store: VectorStore | None = None, limit: int | None = None
+) -> str:
+    """Index the registered version ``ref`` (``<registered name>@alias`` or ``<name>/N``) of ``model``."""
+    from modelyard.registry import Registry
+
+    source_type = source_for(model)
+    registry = Registry(settings)
+    resolved = registry.resolve(ref)
+    with tempfile.TemporaryDirectory(prefix="modelyard-index-") as tmp:
+        artifacts = registry.download(resolved.uri, Path(tmp))
+        source = source_type(artifacts, settings, limit=limit)
+        event(log, "indexing", model=model, version=resolved.version, points=source.total)
+        return index_source(store or VectorStore.from_settings(settings), source, resolved.version)

@@ -1,0 +1,357 @@
+"""Run a real ``tritonserver`` on a model repository, as a child process we own.
+
+The server binds loopback by default, serves HTTP, gRPC and Prometheus metrics on three
+ports, and (in ``explicit`` mode) loads and unloads models through its repository API.
+Every failure names its cause from Triton's own log and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from modelyard.errors import DataError, NotFoundError, UnavailableError, UsageError
+from modelyard.logs import event
+from modelyard.settings import Settings, get_settings
+from serving.triton.installation import (
+    TritonInstallation,
+    find_installation,
+    prepare_backend_directory,
+    server_environment,
+)
+from serving.triton.repository import configure_instances, instance_kind_for_device, list_models
+
+log = logging.getLogger(__name__)
+
+ModelControl = Literal["explicit", "none"]
+LOAD_TIMEOUT_S = 300.0
+EXIT_TIMEOUT_S = 10
+_CAUSE_CHARS = 400
+# Triton's model_lifecycle line, e.g. "failed to load 'm' version 1: Internal: RuntimeError: ..."
+_MODEL_FAILURE = re.compile(r"(failed to load '[^']+' version \d+: [^\\]*)")
+
+
+def build_command(
+    binary: Path,
+    model_repository: Path,
+    backend_directory: Path,
+    *,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    metrics_port: int,
+    model_control: ModelControl,
+    load_models: list[str] | None,
+) -> list[str]:
+    """The ``tritonserver`` argv; ``load_models=None`` loads every model (explicit mode)."""
+    if model_control not in ("explicit", "none"):
+        raise UsageError(f"model control {model_control!r} is unknown", hint="use 'explicit' or 'none'")
+    command = [
+        str(binary),
+        f"--model-repository={model_repository}",
+        f"--backend-directory={backend_directory}",
+        f"--model-control-mode={model_control}",
+        f"--http-address={host}",
+        f"--http-port={http_port}",
+        f"--grpc-address={host}",
+        f"--grpc-port={grpc_port}",
+        "--allow-metrics=true",
+        f"--metrics-address={host}",
+        f"--metrics-port={metrics_port}",
+        "--allow-gpu-metrics=false",
+        # Our configs are complete: skip the extra stub launch that auto-completion costs.
+        "--disable-auto-complete-config",
+        f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
+    ]
+    if model_control == "explicit":
+        command += [f"--load-model={name}" for name in (["*"] if load_models is None else load_models)]
+    return command
+
+
+def find_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the OS says are free right now (tests and the supervisor pick with this)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class TritonServer:
+    """One ``tritonserver`` process over one model repository.
+
+    ``instance_kind`` (default: from ``settings.device``) and ``instance_count`` are
+    written into each model's ``instance_group`` before it loads, so CPU/GPU is chosen
+    at serve time, not at export time.
+    """
+
+    def __init__(
+        self,
+        model_repository: Path,
+        *,
+        http_port: int = 8000,
+        grpc_port: int = 8001,
+        metrics_port: int = 8002,
+        host: str | None = None,
+        model_control: ModelControl = "explicit",
+        load_models: list[str] | None = None,
+        log_dir: Path | None = None,
+        instance_kind: str | None = None,
+        instance_count: int | None = None,
+        settings: Settings | None = None,
+        installation: TritonInstallation | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.model_repository = Path(model_repository).resolve()
+        self.host = host or self.settings.host
+        self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
+        self.model_control = model_control
+        self.load_models = load_models
+        self.instance_kind = instance_kind or instance_kind_for_device(self.settings.device)
+        self.instance_count = instance_count
+        self.triton_dir = self.settings.state_dir / "triton"
+        self.log_path = (log_dir or self.triton_dir / "logs") / f"tritonserver-{http_port}.log"
+        self._installation = installation
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """HTTP/REST (KServe v2 protocol) base URL."""
+        return f"http://{_client_host(self.host)}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` for ``tritonclient.grpc``."""
+        return f"{_client_host(self.host)}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{_client_host(self.host)}:{self.metrics_port}/metrics"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> TritonServer:
+        """Launch the process (returns at once; call ``wait_ready``)."""
+        if self.is_running():
+            return self
+        if not self.model_repository.is_dir():
+            raise NotFoundError(
+                f"model repository {self.model_repository} does not exist",
+                hint="export a model first (yard train) or pass the right --repository",
+            )
+        for port in (self.http_port, self.grpc_port, self.metrics_port):
+            _require_free(self.host, port)
+        installation = self._installation or find_installation()
+        for name in self._models_to_configure():
+            configure_instances(self.model_repository / name, self.instance_kind, self.instance_count)
+        command = build_command(
+            installation.binary,
+            self.model_repository,
+            prepare_backend_directory(installation, self.triton_dir / "backends"),
+            host=self.host,
+            http_port=self.http_port,
+            grpc_port=self.grpc_port,
+            metrics_port=self.metrics_port,
+            model_control=self.model_control,
+            load_models=self.load_models,
+        )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log_file:
+            # Own session: stop() can reach the python-backend stubs through the group.
+            self._process = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=server_environment(installation, dict(os.environ)),
+                start_new_session=True,
+            )
+        event(
+            log, "triton_started", pid=self._process.pid, url=self.url, repository=str(self.model_repository)
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> TritonServer:
+        """Block until ``/v2/health/ready`` (every loaded model READY) or raise with the log's cause."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                raise self._failure("tritonserver exited before it was ready")
+            if self._get("/v2/health/ready") == 200:
+                event(log, "triton_ready", url=self.url)
+                return self
+            time.sleep(0.2)
+        raise self._failure(f"tritonserver was not ready within {timeout:.0f} s")
+
+    def stop(self, timeout: float = EXIT_TIMEOUT_S + 5) -> int | None:
+        """SIGTERM (Triton drains in-flight requests), then SIGKILL the group; returns the exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        _kill_leftover_group(process.pid)
+        event(log, "triton_stopped", pid=process.pid, returncode=process.returncode)
+        return process.returncode
+
+    def wait(self) -> int:
+        """Block until the process exits on its own; returns its exit code."""
+        if self._process is None:
+            raise UsageError("tritonserver is not started", hint="call start() first")
+        return self._process.wait()
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def is_model_ready(self, name: str, version: int | str | None = None) -> bool:
+        path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "") + "/ready"
+        return self._get(path) == 200
+
+    def load_model(self, name: str) -> None:
+        """Load (or reload, after a new version was written) a model; explicit mode only."""
+        self._require_explicit("load")
+        if not (self.model_repository / name / "config.pbtxt").is_file():
+            raise NotFoundError(
+                f"model {name!r} is not in {self.model_repository}",
+                hint=f"choose one of {list_models(self.model_repository)}",
+            )
+        configure_instances(self.model_repository / name, self.instance_kind, self.instance_count)
+        status, body = self._post(f"/v2/repository/models/{name}/load")
+        if status != 200:
+            raise DataError(
+                f"Triton could not load model {name!r}: {_error_text(body)}",
+                hint=f"read {self.log_path}; check {self.model_repository / name}/config.pbtxt and model.pt",
+            )
+        event(log, "triton_model_loaded", model=name)
+
+    def unload_model(self, name: str) -> None:
+        """Unload every version of a model; explicit mode only."""
+        self._require_explicit("unload")
+        status, body = self._post(f"/v2/repository/models/{name}/unload")
+        if status != 200:
+            raise NotFoundError(
+                f"Triton could not unload {name!r}: {_error_text(body)}", hint="list loaded models"
+            )
+        event(log, "triton_model_unloaded", model=name)
+
+    def __enter__(self) -> TritonServer:
+        try:
+            return self.start().wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _models_to_configure(self) -> list[str]:
+        if self.model_control == "explicit" and self.load_models is not None:
+            return [name for name in self.load_models if (self.model_repository / name).is_dir()]
+        return list_models(self.model_repository)
+
+    def _require_explicit(self, action: str) -> None:
+        if self.model_control != "explicit":
+            raise UsageError(
+                f"cannot {action} models in {self.model_control!r} mode", hint="use model_control='explicit'"
+            )
+
+    def _get(self, path: str) -> int | None:
+        try:
+            return _request("GET", self.url + path, timeout=2.0)[0]
+        except OSError:
+            return None
+
+    def _post(self, path: str) -> tuple[int, str]:
+        try:
+            return _request("POST", self.url + path, timeout=LOAD_TIMEOUT_S)
+        except OSError as error:
+            raise UnavailableError(
+                f"Triton at {self.url} did not answer: {error}", hint=f"is it running? read {self.log_path}"
+            ) from error
+
+    def _failure(self, what: str) -> UnavailableError | DataError:
+        """Stop the process and turn its log into the error: a model's own failure first."""
+        self.stop()
+        lines = _log_lines(self.log_path)
+        model_errors = [
+            match.group(1)[:_CAUSE_CHARS] for line in lines if (match := _MODEL_FAILURE.search(line))
+        ]
+        if model_errors:
+            return DataError(
+                f"{what}: " + "; ".join(model_errors),
+                hint=f"fix the model in {self.model_repository}; full log: {self.log_path}",
+            )
+        cause = next((line for line in reversed(lines) if _is_cause(line)), "no error in its log")
+        return UnavailableError(f"{what}: {cause[:_CAUSE_CHARS]}", hint=f"read {self.log_path}")
+
+
+def _require_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "busy"
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise UnavailableError(
+                f"port {port} on {host} is busy ({error.strerror})",
+                hint="stop whatever listens there or pick other --http-port/--grpc-port/--metrics-port",
+            ) from error
+
+
+def _kill_leftover_group(pgid: int) -> None:
+    """Stubs normally exit with the server; make sure none outlives it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def _log_lines(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.is_file() else []
+
+
+def _is_cause(line: str) -> bool:
+    lowered = line.lower()
+    return lowered.startswith("error:") or "failed to" in lowered or "address already in use" in lowered
+
+
+def _request(method: str, url: str, timeout: float) -> tuple[int, str]:
+    """Status and body of a small call to Triton's REST API (stdlib: no per-poll log lines)."""
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def _error_text(body: str) -> str:
+    """Triton answers errors as ``{"error": "..."}``."""
+    try:
+        return str(json.loads(body).get("error", body))
+    except (ValueError, AttributeError):
+        return body
