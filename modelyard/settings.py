@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # --- end gateway ---------------------------------------------------------------------
 
     @model_validator(mode="after")
-    def _fill_derived_paths(self) -> "Settings":
+    def _fill_derived_paths(self) -> Settings:
         # Resolve once, so child processes and Ray workers see the same absolute paths.
         self.state_dir = self.state_dir.expanduser().resolve()
         self.data_dir = self._under_state(self.data_dir, "data")

@@ -1,0 +1,67 @@
+"""``python -m serving.gateway``: start the gateway from a config file and/or ``--route`` flags."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from modelyard import logs
+from modelyard.errors import ModelyardError, UsageError
+from modelyard.logs import event
+from modelyard.settings import get_settings
+
+from .auth import resolve_api_key
+from .config import GatewayConfig, build_config, read_config_file
+from .server import serve
+
+log = logging.getLogger("serving.gateway")
+cli = typer.Typer(add_completion=False, help=__doc__)
+
+
+@cli.command()
+def main(
+    config: Path | None = typer.Option(None, "--config", help="YAML file: routes, host, port, limits."),
+    route: list[str] = typer.Option(
+        [], "--route", help="model=url@version; repeat; adds to the file's routes."
+    ),
+    host: str | None = typer.Option(None, help="Bind address (default: MODELYARD_HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default: MODELYARD_GATEWAY_PORT, 8080)."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve model routes WITHOUT an API key."),
+) -> None:
+    logs.configure()
+    try:
+        gateway_config = _resolve(config, route, host, port, no_auth)
+    except ModelyardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    serve(gateway_config)
+
+
+def _resolve(
+    config: Path | None, routes: list[str], host: str | None, port: int | None, no_auth: bool
+) -> GatewayConfig:
+    settings = get_settings()
+    file_data = read_config_file(config) if config else None
+    try:
+        gateway_config = build_config(
+            settings, file_data, routes, host=host, port=port, auth_enabled=False if no_auth else None
+        )
+    except ValidationError as exc:
+        raise UsageError(
+            f"invalid gateway config: {exc}", hint="give routes as --route model=url@version or in --config"
+        ) from None
+    if not gateway_config.auth_enabled:
+        event(log, "auth_disabled", logging.WARNING, reason="--no-auth or MODELYARD_AUTH_ENABLED=false")
+        return gateway_config
+    key = resolve_api_key(settings.api_key, settings.api_key_file)
+    source = "MODELYARD_API_KEY" if key is settings.api_key else str(settings.api_key_file)
+    event(log, "auth_enabled", key_source=source)
+    return gateway_config.model_copy(update={"api_key": key})
+
+
+if __name__ == "__main__":
+    cli()

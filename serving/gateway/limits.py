@@ -1,0 +1,75 @@
+"""Request bodies the gateway accepts: size (413), content type (415), well-formed JSON (400).
+
+Checked at the gateway so a client mistake is always a 4xx with a clear message, whatever
+the model server behind would have done with it. Bodies are forwarded byte for byte.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import Request
+
+from .errors import GatewayError
+
+BINARY_HEADER_LENGTH = "inference-header-content-length"
+
+
+async def _read_limited_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``max_bytes``.
+
+    A declared Content-Length is judged before reading anything; a chunked body is counted
+    while it streams in, so an oversized upload is never buffered whole.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise GatewayError(400, f"invalid Content-Length {declared!r}")
+        if int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> GatewayError:
+    return GatewayError(413, f"request body exceeds the {max_bytes}-byte limit (MODELYARD_MAX_BODY_BYTES)")
+
+
+async def read_model_input(request: Request, max_bytes: int, allow_binary_infer: bool) -> bytes:
+    """The request body once it is known to be JSON of an acceptable size.
+
+    ``allow_binary_infer``: a V2 infer body may be a JSON header followed by raw tensor bytes
+    (``Inference-Header-Content-Length``); then only the header part must be JSON.
+    """
+    binary_length = request.headers.get(BINARY_HEADER_LENGTH) if allow_binary_infer else None
+    if binary_length is None:
+        _require_json_content_type(request.headers.get("content-type"))
+    body = await _read_limited_body(request, max_bytes)
+    json_part = body if binary_length is None else _binary_json_header(body, binary_length)
+    try:
+        orjson.loads(json_part)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(400, f"malformed JSON body: {exc}") from None
+    return body
+
+
+def _require_json_content_type(content_type: str | None) -> None:
+    # No content type is read as JSON: tritonclient's JSON requests send none.
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise GatewayError(415, f"content type {media_type!r} is not supported here; send application/json")
+
+
+def _binary_json_header(body: bytes, header_length: str) -> bytes:
+    if not header_length.isdigit() or int(header_length) > len(body):
+        raise GatewayError(
+            400, f"Inference-Header-Content-Length {header_length!r} does not fit a {len(body)}-byte body"
+        )
+    return body[: int(header_length)]

@@ -1,0 +1,67 @@
+"""Prometheus metrics per model and version, on a registry owned by one app instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Inference on CPU ranges from ~1 ms (ranking) to seconds (a cold image batch).
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class GatewayMetrics:
+    """Request count, errors, latency and in-flight requests labelled by model and version.
+
+    Only routed models become label values: unknown names from clients would explode the
+    label set, so such requests are logged but not counted here.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelyard_gateway_requests_total",
+            "Requests answered, by model, version and HTTP status.",
+            ["model", "version", "code"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "modelyard_gateway_errors_total",
+            "Requests that failed: client_error (4xx), upstream_error (upstream 5xx), "
+            "upstream_unavailable (unreachable or timed out).",
+            ["model", "version", "kind"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelyard_gateway_request_duration_seconds",
+            "Time from request received to response sent by the gateway.",
+            ["model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "modelyard_gateway_in_flight_requests",
+            "Requests being handled right now.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+
+    def observe(self, model: str, version: str, status: int, seconds: float, error_kind: str | None) -> None:
+        """Record one finished request."""
+        self.requests.labels(model, version, str(status)).inc()
+        self.latency.labels(model, version).observe(seconds)
+        if error_kind:
+            self.errors.labels(model, version, error_kind).inc()
+
+    @contextmanager
+    def tracking_in_flight(self, model: str, version: str) -> Iterator[None]:
+        gauge = self.in_flight.labels(model, version)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,36 @@
+"""Helpers for gateway tests: a config with the test key, the app behind an httpx client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+from pydantic import SecretStr
+
+from serving.gateway import GatewayConfig, Upstream, create_app
+
+API_KEY = "test-key-0123456789abcdef"
+MODELS = ("visual-search", "moderation", "ranking")
+
+GatewayFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+def config_for(routes: dict[str, list[Upstream]], **overrides: object) -> GatewayConfig:
+    """A gateway config with auth on and the test key, unless overridden."""
+    return GatewayConfig(routes=routes, **{"api_key": SecretStr(API_KEY), **overrides})
+
+
+@asynccontextmanager
+async def gateway_client(
+    config: GatewayConfig, authenticated: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to ``create_app(config)`` in-process, lifespan included."""
+    app = create_app(config)
+    headers = {"x-api-key": API_KEY} if authenticated else {}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway", headers=headers) as client,
+    ):
+        yield client

@@ -1,0 +1,147 @@
+"""API-key auth: who gets in, what a refusal looks like, and where the key never goes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from modelyard.errors import UsageError
+from serving.gateway import GatewayConfig, Upstream, create_app
+from serving.gateway.auth import resolve_api_key
+from tests.unit.serving.gateway_harness import API_KEY, GatewayFactory
+
+pytestmark = pytest.mark.anyio
+PREDICT = "/v1/models/moderation:predict"
+BODY = {"instances": ["hello"]}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-api-key": "wrong"},
+        {"authorization": "Bearer wrong"},
+        {"authorization": f"Basic {API_KEY}"},
+        {"authorization": "Bearer wrong", "x-api-key": API_KEY},
+        {"authorization": "Basic Zm9vOmJhcg==", "x-api-key": API_KEY},
+        {"authorization": f"Bearer {API_KEY}", "x-api-key": "wrong"},
+    ],
+    ids=[
+        "none",
+        "wrong-x-api-key",
+        "wrong-bearer",
+        "basic-scheme",
+        "wrong-bearer+right-x-api-key",
+        "basic+right-x-api-key",
+        "right-bearer+wrong-x-api-key",
+    ],
+)
+async def test_missing_or_wrong_key_is_401_with_json_error_and_challenge(
+    gateway: GatewayFactory, headers: dict[str, str]
+) -> None:
+    async with gateway(authenticated=False) as client:
+        response = await client.post(PREDICT, json=BODY, headers=headers)
+    assert response.status_code == 401
+    assert "API key" in response.json()["error"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": API_KEY},
+        {"authorization": f"Bearer {API_KEY}"},
+        {"authorization": f"bearer {API_KEY}", "x-api-key": API_KEY},
+    ],
+    ids=["x-api-key", "bearer", "both-right"],
+)
+async def test_either_header_form_admits(gateway: GatewayFactory, headers: dict[str, str]) -> None:
+    async with gateway(authenticated=False) as client:
+        response = await client.post(PREDICT, json=BODY, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["predictions"] == ["hello"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/models", "/v2/models", "/v2/models/ranking", "/v2/models/ranking/ready"]
+)
+async def test_every_model_route_needs_the_key(gateway: GatewayFactory, path: str) -> None:
+    async with gateway(authenticated=False) as client:
+        assert (await client.get(path)).status_code == 401
+
+
+async def test_unknown_model_is_not_revealed_before_auth(gateway: GatewayFactory) -> None:
+    async with gateway(authenticated=False) as client:
+        response = await client.post("/v1/models/nope:predict", json=BODY)
+    assert response.status_code == 401
+    assert "moderation" not in response.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/health/live", "/v2/health/ready", "/metrics", "/openapi.json", "/docs"]
+)
+async def test_probes_metrics_and_docs_are_open(gateway: GatewayFactory, path: str) -> None:
+    async with gateway(authenticated=False) as client:
+        assert (await client.get(path)).status_code == 200
+
+
+async def test_auth_off_admits_without_key(gateway: GatewayFactory) -> None:
+    async with gateway(authenticated=False, auth_enabled=False, api_key=None) as client:
+        assert (await client.post(PREDICT, json=BODY)).status_code == 200
+
+
+async def test_key_is_not_forwarded_upstream(gateway: GatewayFactory) -> None:
+    async with gateway(authenticated=False) as client:
+        response = await client.post(
+            PREDICT, json=BODY, headers={"authorization": f"Bearer {API_KEY}", "cookie": "session=1"}
+        )
+    seen = response.json()["seen_headers"]
+    assert not {"authorization", "x-api-key", "cookie"} & set(seen)
+    assert API_KEY not in json.dumps(seen)
+
+
+async def test_keys_never_reach_the_logs(gateway: GatewayFactory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong_key = "wrong-key-that-must-not-be-logged"
+    async with gateway(authenticated=False) as client:
+        await client.post(PREDICT, json=BODY, headers={"x-api-key": API_KEY})
+        await client.post(PREDICT, json=BODY, headers={"authorization": f"Bearer {wrong_key}"})
+        await client.post("/v1/models/nope:predict", json=BODY, headers={"x-api-key": API_KEY})
+    logged = json.dumps([[r.getMessage(), getattr(r, "fields", {})] for r in caplog.records], default=str)
+    request_lines = [r for r in caplog.records if r.getMessage() == "gateway_request"]
+    assert len(request_lines) == 3  # the capture did see the requests
+    assert API_KEY not in logged
+    assert wrong_key not in logged
+
+
+def test_auth_on_without_a_key_is_refused() -> None:
+    config = GatewayConfig(routes={"ranking": [Upstream(url="http://127.0.0.1:9", version="1")]})
+    with pytest.raises(UsageError):
+        create_app(config)
+
+
+def test_first_start_writes_a_private_key_file_then_reuses_it(tmp_path: Path) -> None:
+    key_file = tmp_path / "state" / "api_key"
+    created = resolve_api_key(None, key_file)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(created.get_secret_value()) >= 32
+    assert resolve_api_key(None, key_file) == created
+
+
+def test_configured_key_wins_and_writes_no_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "api_key"
+    assert resolve_api_key(SecretStr("from-env"), key_file).get_secret_value() == "from-env"
+    assert not key_file.exists()
+
+
+def test_empty_key_file_is_a_usage_error_naming_the_fix(tmp_path: Path) -> None:
+    key_file = tmp_path / "api_key"
+    key_file.write_text("\n")
+    with pytest.raises(UsageError, match="empty") as raised:
+        resolve_api_key(None, key_file)
+    assert str(key_file) in (raised.value.hint or "")
