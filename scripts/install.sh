@@ -6,15 +6,17 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 STATE=${MODELYARD_STATE_DIR:-.modelyard}
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+# pip warns once per package about an index folder this machine's pip config names but lacks.
+pip_install() { "${PIP[@]}" install "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 
 [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
 
 # torch first, from its CPU wheel: a bare requirement could pull a multi-GB CUDA build.
-"${PIP[@]}" install torch==2.13.0
+pip_install torch==2.13.0
 # -c replaces pip's global constraint file, so the lock pins torch itself too.
-"${PIP[@]}" install -c requirements/lock.txt -e ".[dev]"
+pip_install -c requirements/lock.txt -e ".[dev]"
 # recbole ships MovieLens-100k; its own dependencies (old torch pins) are not wanted.
-"${PIP[@]}" install --no-deps "recbole==1.2.1"
+pip_install --no-deps "recbole==1.2.1"
 
 # Dataset sources (modelyard/data/<dataset>.py says what each loader expects).
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
