@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from embeddings.errors import EmbeddingsError
@@ -153,9 +154,7 @@ class RankingItemSource(Source):
             payloads = [
                 {
                     "title": row.title,
-                    "year": None
-                    if row.release_year is None or row.release_year != row.release_year
-                    else int(row.release_year),
+                    "year": None if pd.isna(row.release_year) else int(row.release_year),
                     "genres": [g for g in str(row.genres).split("|") if g],
                 }
                 for row in chunk.itertuples()
