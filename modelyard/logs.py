@@ -53,6 +53,8 @@ def configure(level: str | None = None, as_json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("MODELYARD_LOG_LEVEL", "INFO"))
+    # httpx logs every request at INFO; our own request logs already carry what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:

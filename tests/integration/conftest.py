@@ -82,3 +82,100 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+# --- Ray (local, one per test session) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One local Ray shared by every test that trains (``ray.init`` costs 5-8 s); the training code
+    reuses an initialised Ray and leaves it running, this fixture stops it at the end."""
+    import shutil
+    import tempfile
+
+    import ray
+
+    # Short on purpose: Ray's unix socket paths under _temp_dir are limited to 107 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# --- Serving stack (yard serve), one per session --------------------------------------------
+
+STACK_MODELS = ("visual-search", "moderation", "ranking")
+STACK_INDEX_LIMIT = 5000
+STACK_READY_TIMEOUT_S = 300.0
+
+
+@pytest.fixture(scope="session")
+def served_stack(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[tuple]:
+    """``(settings, stack state, {model: why it is left out})`` of a real stack (``yard serve --detach``).
+
+    The three models are trained (``--smoke``), registered and gated by the training runner into a
+    fresh state dir, both indexes are built (``yard index``), then the supervisor runs as its own process
+    (Triton, three transformers, the gateway) on free ports. Stopped at the end of the session.
+    """
+    from rich.console import Console
+
+    from modelyard.settings import Settings
+    from serving.stack.control import is_running, start_detached, stop_stack
+    from serving.stack.state import read_state
+    from serving.stack.supervisor import ServeOptions
+    from training.cluster import ray_session
+    from training.runner import TrainOptions, train
+
+    installed = Settings()
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("stack-state"),
+        fashion_mnist_source=installed.fashion_mnist_source,
+        spamassassin_source=installed.spamassassin_source,
+        movielens_source=installed.movielens_source,
+        device="cpu",
+    )
+    quiet = Console(quiet=True)
+    untrained: dict[str, str] = {}
+    with ray_session(settings):
+        for model in STACK_MODELS:
+            try:
+                train(model, TrainOptions(smoke=True, show_progress=False), settings, quiet)
+            except Exception as error:  # one broken task must not hide the others' serving tests
+                untrained[model] = f"training {model} failed: {type(error).__name__}: {error}"[:400]
+    env = {
+        "MODELYARD_STATE_DIR": str(settings.state_dir),
+        "MODELYARD_FASHION_MNIST_SOURCE": str(settings.fashion_mnist_source),
+        "MODELYARD_SPAMASSASSIN_SOURCE": str(settings.spamassassin_source),
+        "MODELYARD_DEVICE": "cpu",
+        "MODELYARD_DRAIN_TIMEOUT_S": "5",
+    }
+    if settings.movielens_source is not None:
+        env["MODELYARD_MOVIELENS_SOURCE"] = str(settings.movielens_source)
+    for model in ("visual-search", "ranking"):
+        if model in untrained:
+            continue
+        # As `make demo` does: its own process, so the embedded index is unlocked when it exits.
+        indexed = subprocess.run(
+            [str(Path(sys.executable).parent / "yard"), "index", model, "--limit", str(STACK_INDEX_LIMIT)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        if indexed.returncode != 0:  # its transformer cannot serve without the index: leave it out
+            last_lines = " | ".join(indexed.stderr.strip().splitlines()[-2:])
+            untrained[model] = f"yard index {model} failed: {last_lines}"[:400]
+    servable = [model for model in STACK_MODELS if model not in untrained]
+    with pytest.MonkeyPatch.context() as patch:  # what the supervisor and its children inherit
+        for name, value in env.items():
+            patch.setenv(name, value)
+        options = ServeOptions(models=servable, gateway_port=0, ready_timeout_s=STACK_READY_TIMEOUT_S)
+        state = start_detached(settings, options)
+    try:
+        yield settings, state, untrained
+    finally:
+        if is_running(read_state(settings)):
+            stop_stack(settings)

@@ -1,0 +1,95 @@
+"""``moderation --smoke`` through the framework's runner on a real local Ray (2 workers) and a real
+MLflow (sqlite): a registered version that beats a trivial predictor, with its thresholds stored
+beside the model, and a TorchScript export that reproduces the registered metric."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from modelyard.registry import Registry
+from modelyard.settings import Settings, get_settings
+from serving.triton.repository import TORCHSCRIPT_FILE
+from training.metrics.classification import pr_auc
+from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
+from training.moderation.task import BLOCK_PRECISION, REVIEW_RECALL, ModerationTask
+from training.runner import TrainOptions, TrainOutcome, train
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL = "moderation"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[Settings]:
+    sources = Settings().sources_dir  # the project's unpacked source packages (SpamAssassin)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELYARD_STATE_DIR", str(tmp_path_factory.mktemp("yard-state")))
+        patch.setenv("MODELYARD_SOURCES_DIR", str(sources))
+        get_settings.cache_clear()
+        yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def outcome(settings: Settings) -> TrainOutcome:
+    options = TrainOptions(workers=2, smoke=True, show_progress=False)
+    return train(MODEL, options, settings, Console(stderr=True))
+
+
+@pytest.fixture(scope="module")
+def version_folder(
+    settings: Settings, outcome: TrainOutcome, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return Registry(settings).download(f"{MODEL}/{outcome.version}", tmp_path_factory.mktemp("version"))
+
+
+def test_registered_version_beats_a_trivial_predictor(settings: Settings, outcome: TrainOutcome) -> None:
+    base_rate = ModerationTask().prepare(settings, smoke=True).meta["positive_rate"]["test"]
+    # A constant (or random) score has PR-AUC equal to the base rate.
+    assert outcome.metrics["pr_auc"] > base_rate + 0.3
+    assert outcome.metrics["roc_auc"] > 0.9
+    assert set(outcome.baseline) == set(outcome.metrics)
+    assert outcome.version == 1 and outcome.alias == "champion"
+
+
+def test_thresholds_are_stored_with_the_version(version_folder: Path) -> None:
+    heads = json.loads((version_folder / "preprocessing.json").read_text())["heads"]
+    thresholds = json.loads((version_folder / "thresholds.json").read_text())
+    assert list(thresholds) == heads == ["spam"]
+    for head in heads:
+        point = thresholds[head]
+        assert 0.0 <= point["review"] <= 1.0
+        assert point["val_recall_at_review"] >= REVIEW_RECALL
+        if point["block"] is not None:
+            assert point["review"] <= point["block"] <= 1.0
+            assert point["val_precision_at_block"] >= BLOCK_PRECISION
+
+
+def test_exported_scorer_reproduces_the_registered_metric(
+    settings: Settings, outcome: TrainOutcome, version_folder: Path
+) -> None:
+    preprocessing = json.loads((version_folder / "preprocessing.json").read_text())
+    config = FeaturizerConfig(**preprocessing["featurizer"])
+    scorer = torch.jit.load(str(version_folder / "model_repository" / MODEL / "1" / TORCHSCRIPT_FILE))
+    data = ModerationTask().prepare(settings, smoke=True)
+    with torch.no_grad():
+        scores = scorer(torch.from_numpy(data.test["tokens"])).numpy()
+    assert scores.shape == (len(data.test["tokens"]), len(preprocessing["heads"]))
+    assert pr_auc(data.test["labels"][:, 0], scores[:, 0]) == pytest.approx(
+        outcome.metrics["pr_auc"], abs=1e-6
+    )
+
+    # The serving path from a raw email: normalise, featurise with the stored config, score.
+    raw = "Subject: FREE money!!!\n\nClick http://win.example.com now to claim $1000000 cash, act now!"
+    tokens = featurize([normalize_email(raw, config.max_chars)], config)
+    with torch.no_grad():
+        probability = scorer(torch.from_numpy(tokens))
+    assert probability.shape == (1, 1) and 0.0 <= float(probability) <= 1.0
+    assert np.isfinite(scores).all()

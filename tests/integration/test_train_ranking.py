@@ -1,0 +1,94 @@
+"""``ranking --smoke`` through the framework's runner on a real local Ray (2 workers) and a real
+MLflow (sqlite): a registered version whose click model beats a coin, whose towers retrieve, and
+whose three TorchScript exports run from the stored preprocessing.json alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+from sklearn.metrics import roc_auc_score
+
+from modelyard.registry import Registry
+from modelyard.settings import Settings, get_settings
+from serving.triton.repository import TORCHSCRIPT_FILE
+from training.ranking.features import FeatureSpec, ctr_feature_ids, item_feature_ids, user_feature_ids
+from training.ranking.task import RETRIEVAL_K, RankingTask
+from training.runner import TrainOptions, TrainOutcome, train
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL = "ranking"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[Settings]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELYARD_STATE_DIR", str(tmp_path_factory.mktemp("yard-state")))
+        get_settings.cache_clear()
+        yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def outcome(settings: Settings) -> TrainOutcome:
+    options = TrainOptions(workers=2, smoke=True, show_progress=False)
+    return train(MODEL, options, settings, Console(stderr=True))
+
+
+@pytest.fixture(scope="module")
+def version_folder(
+    settings: Settings, outcome: TrainOutcome, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return Registry(settings).download(f"{MODEL}/{outcome.version}", tmp_path_factory.mktemp("version"))
+
+
+def load_model(folder: Path, name: str) -> torch.jit.ScriptModule:
+    return torch.jit.load(str(folder / "model_repository" / name / "1" / TORCHSCRIPT_FILE))
+
+
+def test_registered_version_beats_trivial_predictors(outcome: TrainOutcome) -> None:
+    assert outcome.metrics["auc"] > 0.6  # a constant or random score has AUC 0.5
+    assert outcome.metrics["nce"] < 1.0  # better than predicting the training click rate
+    assert outcome.metrics[f"recall_at_{RETRIEVAL_K}"] > 0.1
+    assert set(outcome.baseline) == set(outcome.metrics)
+    assert outcome.version == 1 and outcome.alias == "champion"
+
+
+def test_exported_click_model_reproduces_the_registered_auc(
+    settings: Settings, outcome: TrainOutcome, version_folder: Path
+) -> None:
+    data = RankingTask().prepare(settings, smoke=True)
+    features = np.concatenate([data.test["user"], data.test["item"], data.test["context"]], axis=1)
+    with torch.no_grad():
+        probability = load_model(version_folder, "ranking-ctr")(torch.from_numpy(features)).numpy()
+    assert probability.shape == (len(features), 1)
+    assert roc_auc_score(data.test["label"], probability[:, 0]) == pytest.approx(
+        outcome.metrics["auc"], abs=1e-6
+    )
+
+
+def test_exports_run_from_preprocessing_json_alone(version_folder: Path) -> None:
+    preprocessing = json.loads((version_folder / "preprocessing.json").read_text())
+    spec = FeatureSpec.from_json(preprocessing["feature_spec"])
+    users, items, now = [1, 2, 999_999], [50, 181, 999_999], [893_286_638] * 3  # incl. unknown ids
+    with torch.no_grad():
+        user_vectors = load_model(version_folder, "ranking-user-tower")(
+            torch.from_numpy(user_feature_ids(spec, users))
+        )
+        item_vectors = load_model(version_folder, "ranking-item-tower")(
+            torch.from_numpy(item_feature_ids(spec, items))
+        )
+        clicks = load_model(version_folder, "ranking-ctr")(
+            torch.from_numpy(ctr_feature_ids(spec, users, items, now))
+        )
+    dim = preprocessing["embedding_dim"]
+    assert user_vectors.shape == item_vectors.shape == (3, dim)
+    assert torch.allclose(user_vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert clicks.shape == (3, 1) and bool(((clicks > 0) & (clicks < 1)).all())
+    assert len(spec.popular_items) >= RETRIEVAL_K

@@ -1,0 +1,1 @@
+"""Training: tasks (one per model) and the generic Ray framework that trains and versions them."""

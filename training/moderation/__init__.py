@@ -1,0 +1,1 @@
+"""Moderation: harmful-content heads (spam today) over normalised email text."""

@@ -1,0 +1,51 @@
+"""How a finished training job is shown: a rich table for people, a dict for ``--json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from training.runner import TrainOutcome
+
+
+def outcome_table(outcome: TrainOutcome) -> Table:
+    """metric | model | baseline | champion, the headline metric first and marked."""
+    champion_title = f"champion v{outcome.champion_version}" if outcome.champion_version else "champion"
+    table = Table(title=f"{outcome.model} v{outcome.version}", title_justify="left")
+    for column in ("metric", "model", "baseline", champion_title):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    names = [outcome.headline_metric, *sorted(set(outcome.metrics) - {outcome.headline_metric})]
+    for name in names:
+        label = f"[bold]{name}[/] *" if name == outcome.headline_metric else name
+        table.add_row(
+            label,
+            _number(outcome.metrics.get(name)),
+            _number(outcome.baseline.get(name)),
+            _number((outcome.champion or {}).get(name)),
+        )
+    return table
+
+
+def print_outcome(console: Console, outcome: TrainOutcome) -> None:
+    console.print(outcome_table(outcome))
+    verdict = f"[green]{outcome.alias}[/]" if outcome.alias else "[red]rejected[/]"
+    resumed = f", resumed after epoch {outcome.resumed_from_epoch}" if outcome.resumed_from_epoch else ""
+    console.print(
+        f"gate on {outcome.headline_metric} ({'higher' if outcome.higher_is_better else 'lower'} is better): "
+        f"{verdict} - {outcome.reason}"
+    )
+    console.print(
+        f"{outcome.model} v{outcome.version}  run {outcome.run_id}  {outcome.epochs} epochs{resumed}  "
+        f"train {outcome.train_seconds:.0f}s  total {outcome.total_seconds:.0f}s"
+    )
+
+
+def outcome_json(outcome: TrainOutcome) -> dict[str, Any]:
+    return asdict(outcome)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

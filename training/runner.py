@@ -1,0 +1,342 @@
+"""Train one model end to end: Ray Train on the workers, then evaluate, export and version on the driver.
+
+``fit`` is the Ray part (shared with ``yard tune``); ``train`` adds the driver part: evaluation,
+baseline, TorchScript/Triton export, an MLflow run with per-epoch metrics and the version folder,
+registration, and the promotion gate against the current champion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from modelyard.errors import ModelyardError, UsageError
+from modelyard.logs import event
+from modelyard.settings import Settings
+from training.cluster import cuda_available
+from training.export import PLOT_FILE, write_version
+from training.loop import load_model_weights, train_loop_per_worker
+from training.progress import epoch_progress
+from training.task import TaskData, TrainTask
+from training.tasks import get_task
+
+log = logging.getLogger(__name__)
+
+RAY_RESULTS = "ray_results"
+CHECKPOINTS_KEPT = 2
+
+
+class TrainingFailed(ModelyardError):
+    """A Ray Train worker raised; the last checkpoint is kept for a resume."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the command line can change about a training job (the task's config holds the rest)."""
+
+    workers: int = 2
+    gpu: bool = False
+    epochs: int | None = None
+    batch_size: int | None = None
+    smoke: bool = False
+    resume: bool = True
+    tolerance: float = 0.0
+    address: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Config values replacing the task's defaults (e.g. the best trial of ``yard tune``)."""
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} is {value}",
+                    hint=f"give --{name.replace('_', '-')} 1 or more",
+                )
+        if self.tolerance < 0:
+            raise UsageError(
+                f"--tolerance is {self.tolerance}", hint="give a tolerance >= 0 (0 = must not be worse)"
+            )
+
+
+@dataclass
+class TrainedModel:
+    """What ``fit`` hands back to the driver."""
+
+    model: nn.Module
+    config: dict[str, Any]
+    history: list[dict[str, float]]
+    ray_run: str
+    resumed_from_epoch: int
+    seconds: float
+
+
+@dataclass
+class TrainOutcome:
+    """One finished ``yard train <model>``: the version, its numbers and the gate's verdict."""
+
+    model: str
+    version: int
+    run_id: str
+    headline_metric: str
+    higher_is_better: bool
+    metrics: dict[str, float]
+    baseline: dict[str, float]
+    champion: dict[str, float] | None
+    champion_version: int | None
+    alias: str | None
+    reason: str
+    epochs: int
+    resumed_from_epoch: int
+    train_seconds: float
+    total_seconds: float
+    artifacts: list[str]
+
+
+def resolve_config(task: TrainTask, options: TrainOptions) -> dict[str, Any]:
+    unknown = set(options.overrides) - set(task.default_config)
+    if unknown:
+        raise UsageError(
+            f"{task.name} has no config keys {sorted(unknown)}", hint=f"use {sorted(task.default_config)}"
+        )
+    config = {**task.default_config, **options.overrides}
+    if options.epochs is not None:
+        config["epochs"] = options.epochs
+    if options.batch_size is not None:
+        config["batch_size"] = options.batch_size
+    return config
+
+
+def ray_run_name(task: TrainTask, config: dict[str, Any], smoke: bool) -> str:
+    """Stable per model + config (epochs excluded), so re-running after an interruption, or asking
+    for more epochs, finds the same checkpoints."""
+    identity = {key: value for key, value in config.items() if key != "epochs"}
+    digest = hashlib.sha256(
+        json.dumps({"config": identity, "smoke": smoke}, sort_keys=True).encode()
+    ).hexdigest()
+    return f"{task.name}{'-smoke' if smoke else ''}-{digest[:10]}"
+
+
+def to_ray_dataset(columns: dict[str, np.ndarray]) -> Any:
+    """Columns -> an in-memory Ray Dataset (multi-dim columns as Arrow fixed-shape tensors), put
+    in the object store once and streamed to the workers' shards."""
+    import pyarrow as pa
+    import ray.data
+
+    def arrow(values: np.ndarray) -> pa.Array:
+        if values.ndim == 1:
+            return pa.array(values)
+        return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(values))
+
+    return ray.data.from_arrow(pa.table({name: arrow(values) for name, values in columns.items()}))
+
+
+def _checkpoint_epoch(run_dir: Path) -> int | None:
+    """The last checkpointed epoch of an earlier job with this run name (None: nothing usable)."""
+    from ray.train import Result
+
+    if not run_dir.exists():
+        return None
+    try:
+        metrics = Result.from_path(str(run_dir)).metrics
+    except RuntimeError:
+        return None
+    return int(metrics["epoch"]) if metrics else None
+
+
+def prepare_run_dir(run_dir: Path, epochs: int, resume: bool) -> int:
+    """Keep an unfinished earlier job's checkpoints (resume) or clear the folder; returns the epoch
+    training continues after (0 = from scratch). A finished job is never resumed: a new job retrains."""
+    done = _checkpoint_epoch(run_dir)
+    if resume and done is not None and done < epochs:
+        return done
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+def fit(
+    task: TrainTask,
+    data: TaskData,
+    config: dict[str, Any],
+    options: TrainOptions,
+    settings: Settings,
+    console: Console,
+) -> TrainedModel:
+    """Run the generic loop on ``options.workers`` Ray Train workers and load the final weights."""
+    import ray
+    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    storage = settings.state_dir / RAY_RESULTS
+    name = ray_run_name(task, config, options.smoke)
+    resumed_from = prepare_run_dir(storage / name, config["epochs"], options.resume)
+    if resumed_from:
+        console.print(f"[yellow]resuming[/] {name} from its checkpoint after epoch {resumed_from}")
+    use_gpu = options.gpu and ray.cluster_resources().get("GPU", 0) > 0
+    if options.gpu and not use_gpu:
+        console.print("[yellow]warning:[/] --gpu asked but this Ray cluster has no GPU: training on CPU")
+    worker_cpus, threads = worker_share(options.workers)
+    rows_per_worker = _rows(data.train) // options.workers
+    started = time.monotonic()
+    with epoch_progress(
+        console, task.name, config["epochs"], rows_per_worker, options.show_progress
+    ) as queue:
+        trainer = TorchTrainer(
+            train_loop_per_worker,
+            train_loop_config={
+                "task": task.name,
+                "config": config,
+                "meta": data.meta,
+                "threads_per_worker": threads,
+                "progress": queue,
+            },
+            scaling_config=ScalingConfig(
+                num_workers=options.workers,
+                use_gpu=use_gpu,
+                resources_per_worker={"CPU": worker_cpus},
+            ),
+            datasets={"train": to_ray_dataset(data.train), "val": to_ray_dataset(data.val)},
+            run_config=RunConfig(
+                name=name,
+                storage_path=str(storage),
+                checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+            ),
+        )
+        result = _fit_or_raise(trainer, name)
+    seconds = time.monotonic() - started
+    if result.checkpoint is None:
+        raise TrainingFailed(f"{name} finished without a checkpoint", hint="rerun with --no-resume")
+    model = task.build_model(config, data.meta)
+    with result.checkpoint.as_directory() as directory:
+        history = load_model_weights(Path(directory), model)
+    event(log, "train_fitted", model=task.name, ray_run=name, epochs=len(history), seconds=round(seconds, 1))
+    return TrainedModel(model, config, history, name, resumed_from, seconds)
+
+
+def worker_share(workers: int, reserved_cpus: float = 0.0) -> tuple[float, int]:
+    """(CPUs to request, torch threads) per worker: an equal share of the cluster's CPUs, at most
+    one CPU requested each so that more workers than CPUs still get scheduled."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1.0) - reserved_cpus
+    return min(1.0, cpus / workers), max(1, int(cpus // workers))
+
+
+def _fit_or_raise(trainer: Any, name: str) -> Any:
+    from ray.train import TrainingFailedError
+
+    try:
+        return trainer.fit()
+    except TrainingFailedError as exc:
+        raise TrainingFailed(
+            f"training {name} failed: {exc}",
+            hint="fix the error above; the last checkpoint is kept, so rerunning resumes from it",
+        ) from exc
+
+
+def driver_device(settings: Settings) -> torch.device:
+    if settings.device == "cuda" and not cuda_available():
+        raise UsageError(
+            "MODELYARD_DEVICE=cuda but this machine has no CUDA", hint="set MODELYARD_DEVICE=auto or cpu"
+        )
+    return torch.device("cuda" if settings.device != "cpu" and cuda_available() else "cpu")
+
+
+def train(model_name: str, options: TrainOptions, settings: Settings, console: Console) -> TrainOutcome:
+    """``yard train <model>``: Ray training, then evaluation, export, MLflow version and gate.
+
+    Ray must be up (see ``training.cluster.ray_session``).
+    """
+    from training.versioning import version_and_gate
+
+    started = time.monotonic()
+    task = get_task(model_name)
+    config = resolve_config(task, options)
+    with console.status(f"{task.name}: preparing data"):
+        data = task.prepare(settings, options.smoke)
+    trained = fit(task, data, config, options, settings, console)
+
+    device = driver_device(settings)
+    with console.status(f"{task.name}: evaluating on {device}"):
+        evaluation = task.evaluate(trained.model.to(device), data, config)
+        baseline = task.baseline(data)
+    with console.status(f"{task.name}: exporting and versioning"), tempfile.TemporaryDirectory() as tmp:
+        version_dir = Path(tmp)
+        exported, preprocessing = task.export(trained.model.cpu(), data, config)
+        write_version(
+            version_dir,
+            exported,
+            preprocessing,
+            config=version_config(task, data, trained, options),
+            report={
+                "model": task.name,
+                "headline_metric": task.headline_metric,
+                "higher_is_better": task.higher_is_better,
+                "metrics": evaluation.metrics,
+                "baseline": baseline,
+                "history": trained.history,
+                "curves": evaluation.curves,
+            },
+            artifacts=evaluation.artifacts,
+        )
+        task.plot(evaluation, version_dir / PLOT_FILE)
+        artifacts = sorted(str(p.relative_to(version_dir)) for p in version_dir.rglob("*") if p.is_file())
+        versioned = version_and_gate(
+            task, data, trained, evaluation, baseline, version_dir, options, settings
+        )
+    return TrainOutcome(
+        model=task.name,
+        version=versioned.version.version,
+        run_id=versioned.version.run_id,
+        headline_metric=task.headline_metric,
+        higher_is_better=task.higher_is_better,
+        metrics=evaluation.metrics,
+        baseline=baseline,
+        champion=versioned.champion_metrics,
+        champion_version=versioned.champion_version,
+        alias=versioned.decision.alias,
+        reason=versioned.decision.reason,
+        epochs=len(trained.history),
+        resumed_from_epoch=trained.resumed_from_epoch,
+        train_seconds=round(trained.seconds, 1),
+        total_seconds=round(time.monotonic() - started, 1),
+        artifacts=artifacts,
+    )
+
+
+def version_config(
+    task: TrainTask, data: TaskData, trained: TrainedModel, options: TrainOptions
+) -> dict[str, Any]:
+    """config.json: everything needed to reproduce or audit the version."""
+    return {
+        "model": task.name,
+        "config": trained.config,
+        "meta": data.meta,
+        "dataset_digest": data.digest,
+        "rows": {
+            split: _rows(columns)
+            for split, columns in (("train", data.train), ("val", data.val), ("test", data.test))
+        },
+        "options": {k: v for k, v in asdict(options).items() if k != "show_progress"},
+        "ray_run": trained.ray_run,
+        "resumed_from_epoch": trained.resumed_from_epoch,
+        "train_seconds": round(trained.seconds, 1),
+        "torch": torch.__version__,
+    }
+
+
+def _rows(columns: dict[str, np.ndarray]) -> int:
+    return len(next(iter(columns.values())))

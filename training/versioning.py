@@ -1,0 +1,86 @@
+"""The MLflow side of a training job: one run with params, per-epoch and final metrics and the
+version folder, then a registered version and the promotion gate against the current champion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import NotFoundError
+from modelyard.registry import GateDecision, Registry, ResolvedVersion
+from modelyard.settings import Settings
+from training.task import Evaluation, TaskData, TrainTask
+
+if TYPE_CHECKING:
+    from training.runner import TrainedModel, TrainOptions
+
+VERSION_ARTIFACT_PATH = "model"
+RAY_RUN_TAG = "modelyard.ray_run"
+SMOKE_TAG = "modelyard.smoke"
+
+
+@dataclass(frozen=True)
+class Versioned:
+    version: ResolvedVersion
+    decision: GateDecision
+    champion_metrics: dict[str, float] | None
+    """Run metrics of the champion before this gate (None: there was none)."""
+    champion_version: int | None
+
+
+def version_and_gate(
+    task: TrainTask,
+    data: TaskData,
+    trained: TrainedModel,
+    evaluation: Evaluation,
+    baseline: dict[str, float],
+    version_dir: Path,
+    options: TrainOptions,
+    settings: Settings,
+) -> Versioned:
+    import mlflow
+
+    registry = Registry(settings)
+    champion = current_champion(registry, task.name)
+    params = {**trained.config, "workers": options.workers, "smoke": options.smoke}
+    tags = {RAY_RUN_TAG: trained.ray_run, SMOKE_TAG: str(options.smoke).lower()}
+    with registry.start_run(
+        task.name, run_name=trained.ray_run, params=params, tags=tags, dataset_digest=data.digest
+    ) as run:
+        for row in trained.history:
+            mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        mlflow.log_metrics(evaluation.metrics)
+        mlflow.log_metrics({f"baseline_{name}": value for name, value in baseline.items()})
+        mlflow.log_metric("train_seconds", trained.seconds)
+        mlflow.log_artifacts(str(version_dir), artifact_path=VERSION_ARTIFACT_PATH)
+        run_id = run.info.run_id
+    version = registry.register(
+        run_id,
+        VERSION_ARTIFACT_PATH,
+        task.name,
+        tags=tags,
+        description=_description(task, evaluation, baseline),
+    )
+    decision = registry.gate(
+        task.name, version.version, task.headline_metric, task.higher_is_better, options.tolerance
+    )
+    return Versioned(
+        version=version,
+        decision=decision,
+        champion_metrics=champion.metrics if champion else None,
+        champion_version=champion.version if champion else None,
+    )
+
+
+def current_champion(registry: Registry, model: str) -> ResolvedVersion | None:
+    try:
+        return registry.resolve(f"{model}@champion")
+    except NotFoundError:
+        return None
+
+
+def _description(task: TrainTask, evaluation: Evaluation, baseline: dict[str, Any]) -> str:
+    metric = task.headline_metric
+    baseline_value = baseline.get(metric, float("nan"))
+    return f"{task.name}: {metric} {evaluation.metrics[metric]:.4f} (baseline {baseline_value:.4f})"

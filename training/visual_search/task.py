@@ -1,0 +1,203 @@
+"""visual-search: supervised-contrastive CNN embeddings of Fashion-MNIST, searched by cosine.
+
+Supervised contrastive (SupCon) rather than SimCLR: with labels available, same-class positives
+reach precision@10 >= 0.85 in a few CPU epochs, where SimCLR's instance positives need far longer.
+Offline evaluation: the 10k test images are queries against the 60k training images (train + val
+split) as the catalogue, relevance = same class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from modelyard.data import load
+from modelyard.settings import Settings
+from training.export import to_torchscript
+from training.metrics.retrieval import evaluate_retrieval
+from training.task import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
+from training.visual_search.model import (
+    ImageEncoder,
+    as_model_input,
+    augment_images,
+    supervised_contrastive_loss,
+)
+
+CUT_OFF = 10
+CURVE_MAX_K = 50
+VAL_SIZE = 5_000
+SMOKE_SIZES = {"train": 4_000, "val": 1_000, "test": 1_000}
+ENCODE_BATCH = 2_048
+SPLIT_SEED = 0
+
+
+class VisualSearchTask(TrainTask):
+    name: ClassVar[str] = "visual-search"
+    headline_metric: ClassVar[str] = f"precision_at_{CUT_OFF}"
+    higher_is_better: ClassVar[bool] = True
+    default_config: ClassVar[dict[str, Any]] = {
+        "epochs": 4,
+        "batch_size": 256,
+        "lr": 4e-3,
+        "weight_decay": 1e-4,
+        "width": 16,
+        "embedding_dim": 128,
+        "temperature": 0.1,
+        "max_shift": 1.0,
+        "flip_prob": 0.0,
+        "noise_std": 0.02,
+    }
+
+    def __init__(self) -> None:
+        # The raw-pixel search is the costliest step of evaluation; evaluate() (for the plot's
+        # baseline curve) and baseline() share one result per dataset.
+        self._raw_pixel_results: dict[tuple[str, int], tuple[dict[str, float], list[float]]] = {}
+
+    def prepare(self, settings: Settings, smoke: bool) -> TaskData:
+        fm = load("fashion-mnist", settings)
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(fm.train_labels))
+        val_rows, train_rows = order[:VAL_SIZE], order[VAL_SIZE:]
+        test_rows = np.arange(len(fm.test_labels))
+        if smoke:
+            train_rows, val_rows = train_rows[: SMOKE_SIZES["train"]], val_rows[: SMOKE_SIZES["val"]]
+            test_rows = test_rows[: SMOKE_SIZES["test"]]
+
+        def columns(images: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+            return {"image": images[rows], "label": labels[rows].astype(np.int64)}
+
+        return TaskData(
+            train=columns(fm.train_images, fm.train_labels, train_rows),
+            val=columns(fm.train_images, fm.train_labels, val_rows),
+            test=columns(fm.test_images, fm.test_labels, test_rows),
+            digest=fm.digest,
+            meta={"classes": list(fm.classes), "image_shape": list(fm.train_images.shape[1:])},
+        )
+
+    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
+        return ImageEncoder(width=config["width"], embedding_dim=config["embedding_dim"])
+
+    def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {
+            **batch,
+            "image": augment_images(
+                batch["image"], config["max_shift"], config["flip_prob"], config["noise_std"]
+            ),
+        }
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> torch.Tensor:
+        embeddings = model(as_model_input(batch["image"]))
+        return supervised_contrastive_loss(embeddings, batch["label"], config["temperature"])
+
+    def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
+        queries = encode(model, data.test["image"])
+        catalogue = encode(model, catalogue_images(data))
+        metrics, curve = evaluate_retrieval(
+            queries, data.test["label"], catalogue, catalogue_labels(data), CUT_OFF, CURVE_MAX_K
+        )
+        _, baseline_curve = self._raw_pixels(data)
+        return Evaluation(
+            metrics=metrics,
+            curves={
+                "k": list(range(1, len(curve) + 1)),
+                "precision": curve,
+                "baseline_precision": baseline_curve,
+            },
+            artifacts={},
+        )
+
+    def baseline(self, data: TaskData) -> dict[str, float]:
+        metrics, _ = self._raw_pixels(data)
+        return metrics
+
+    def _raw_pixels(self, data: TaskData) -> tuple[dict[str, float], list[float]]:
+        key = (data.digest, len(data.test["label"]))
+        if key not in self._raw_pixel_results:
+
+            def flat(images: np.ndarray) -> torch.Tensor:
+                return torch.from_numpy(images.reshape(len(images), -1)).float()
+
+            self._raw_pixel_results[key] = evaluate_retrieval(
+                flat(data.test["image"]),
+                data.test["label"],
+                flat(catalogue_images(data)),
+                catalogue_labels(data),
+                CUT_OFF,
+                CURVE_MAX_K,
+            )
+        return self._raw_pixel_results[key]
+
+    def export(
+        self, model: nn.Module, data: TaskData, config: dict[str, Any]
+    ) -> tuple[list[ExportedModel], dict[str, Any]]:
+        example = as_model_input(torch.from_numpy(data.test["image"][:32]))
+        encoder = to_torchscript(model, example)
+        exported = ExportedModel(
+            name="visual-search-encoder",
+            module=encoder,
+            inputs=[TensorSpec("image", "float32", (1, *data.meta["image_shape"]))],
+            outputs=[TensorSpec("embedding", "float32", (config["embedding_dim"],))],
+        )
+        preprocessing = {
+            "input": "image",
+            "output": "embedding",
+            "decode": "PNG or JPEG bytes -> grayscale (PIL mode 'L') -> resize to 28x28 (bilinear)",
+            "polarity": "bright item on black, as in Fashion-MNIST (invert dark-on-white photos)",
+            "tensor": "float32 [N, 1, 28, 28] = pixel / 255; mean/std normalisation is in the model",
+            "height": 28,
+            "width": 28,
+            "channels": 1,
+            "scale": 1.0 / 255.0,
+            "embedding_dim": config["embedding_dim"],
+            "embedding_normalised": True,
+            "distance": "cosine",
+            "classes": data.meta["classes"],
+        }
+        return [exported], preprocessing
+
+    def plot(self, evaluation: Evaluation, path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        curves = evaluation.curves
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(curves["k"], curves["precision"], label="CNN embedding (cosine)")
+        ax.plot(curves["k"], curves["baseline_precision"], label="raw pixels (cosine)", linestyle="--")
+        ax.axvline(CUT_OFF, color="grey", linewidth=0.8)
+        ax.set(xlabel="k", ylabel="precision@k", title="visual-search: same-class precision@k", ylim=(0, 1))
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    def search_space(self) -> dict[str, Any]:
+        from ray import tune
+
+        return {
+            "lr": tune.loguniform(1e-3, 1e-2),
+            "width": tune.choice([16, 24, 32]),
+            "weight_decay": tune.loguniform(1e-5, 1e-3),
+        }
+
+
+def catalogue_images(data: TaskData) -> np.ndarray:
+    """The searchable catalogue: every training image (train + val split, 60k in full)."""
+    return np.concatenate([data.train["image"], data.val["image"]])
+
+
+def catalogue_labels(data: TaskData) -> np.ndarray:
+    return np.concatenate([data.train["label"], data.val["label"]])
+
+
+@torch.inference_mode()
+def encode(model: nn.Module, images: np.ndarray) -> torch.Tensor:
+    """Embeddings of uint8 images [N, 28, 28], in batches on the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    batches = torch.split(torch.from_numpy(images), ENCODE_BATCH)
+    return torch.cat([model(as_model_input(batch.to(device))) for batch in batches])
