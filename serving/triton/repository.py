@@ -17,9 +17,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from modelyard.errors import NotFoundError, UsageError
 
@@ -27,6 +25,9 @@ CONFIG_FILE = "config.pbtxt"
 MODEL_FILE = "model.py"
 TORCHSCRIPT_FILE = "model.pt"
 BACKEND_MODEL_SOURCE = Path(__file__).with_name("python_backend_model.py")
+
+if TYPE_CHECKING:  # torch is imported only where a module is written: the supervisor never needs it
+    import torch
 
 InstanceKind = Literal["KIND_CPU", "KIND_GPU", "KIND_AUTO"]
 INSTANCE_KINDS: tuple[str, ...] = ("KIND_CPU", "KIND_GPU", "KIND_AUTO")
@@ -118,6 +119,8 @@ def write_model_repository(
     config = render_config(name, inputs, outputs, max_batch_size, max_queue_delay_us, instances)
     _write_atomically(model_dir / CONFIG_FILE, lambda tmp: tmp.write_text(config))
     _write_atomically(version_dir / MODEL_FILE, lambda tmp: shutil.copyfile(BACKEND_MODEL_SOURCE, tmp))
+    import torch
+
     _write_atomically(version_dir / TORCHSCRIPT_FILE, lambda tmp: torch.jit.save(module, str(tmp)))
     return model_dir
 
@@ -177,7 +180,8 @@ def instance_kind_for_device(device: str) -> str:
     """Map ``settings.device`` (auto/cpu/cuda) to a Triton instance kind."""
     if device == "cpu":
         return "KIND_CPU"
-    if device == "cuda" or torch.cuda.is_available():
+    # Triton, not torch, drives the GPU here: the NVIDIA driver's control device is the signal.
+    if device == "cuda" or Path("/dev/nvidiactl").exists():
         return "KIND_GPU"
     return "KIND_CPU"
 
@@ -192,6 +196,8 @@ def _check_model(
 ) -> None:
     if not _NAME.match(name):
         raise UsageError(f"model name {name!r} is not valid", hint="use letters, digits, _ . -")
+    import torch
+
     if not isinstance(module, torch.jit.ScriptModule):
         raise UsageError(
             f"model {name!r} is a {type(module).__name__}, not TorchScript",

@@ -1,0 +1,71 @@
+"""moderation: text or raw email -> harm scores on Triton -> allow / review / block.
+
+Normalisation and featurisation are training's own functions (``training.moderation.preprocess``),
+configured by the version's preprocessing.json, so serving cannot drift from training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from kserve.protocol.infer_type import InferRequest, InferResponse
+
+from modelyard.errors import DataError
+from serving.transformer.base import Transformer
+from serving.transformer.codecs import moderation as codec
+from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
+
+TRITON_MODEL = "moderation"
+
+
+class ModerationTransformer(Transformer[codec.ModerationRequest, list[codec.Decision]]):
+    def prepare(self) -> None:
+        self.triton_model = self.state.require_triton_model(TRITON_MODEL)
+        self.featurizer = FeaturizerConfig(**self.state.preprocessing["featurizer"])
+        self.heads: list[str] = list(self.state.preprocessing["heads"])
+        if self.state.thresholds is None:
+            raise DataError(
+                f"moderation v{self.state.version} has no thresholds.json",
+                hint="decisions need the thresholds chosen at training time: re-export the version",
+            )
+        try:
+            self.thresholds = codec.read_thresholds(self.state.thresholds, self.heads)
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"moderation v{self.state.version}: bad thresholds.json: {error}") from error
+
+    def parse_v1(self, body: Any) -> codec.ModerationRequest:
+        return codec.parse_v1(body)
+
+    def parse_v2(self, request: InferRequest) -> codec.ModerationRequest:
+        return codec.parse_v2(request)
+
+    def batch_size(self, request: codec.ModerationRequest) -> int:
+        return len(request.texts)
+
+    async def run(self, request: codec.ModerationRequest, request_id: str) -> list[codec.Decision]:
+        tokens = featurize([normalize_email(text) for text in request.texts], self.featurizer)
+        outputs = await self.triton(self.triton_model, {"tokens": tokens}, request_id)
+        scores = np.asarray(outputs["scores"], dtype=np.float64).reshape(len(tokens), len(self.heads))
+        return [
+            codec.decide({head: float(row[h]) for h, head in enumerate(self.heads)}, self.thresholds)
+            for row in scores
+        ]
+
+    def encode_v1(self, request: codec.ModerationRequest, result: list[codec.Decision]) -> list[Any]:
+        return codec.encode_v1(result)
+
+    def encode_v2(
+        self, request: codec.ModerationRequest, result: list[codec.Decision], request_id: str
+    ) -> InferResponse:
+        return codec.encode_v2(result, self.heads, self.state.model, self.state.version, request_id)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "decision", "datatype": "BYTES", "shape": [-1]},
+            {"name": "reason", "datatype": "BYTES", "shape": [-1]},
+            {"name": "scores", "datatype": "FP32", "shape": [-1, len(self.heads)]},
+        ]

@@ -1,0 +1,139 @@
+"""ranking: user -> candidates (two towers + Qdrant, or given) -> CTR on Triton -> re-ranked top-n.
+
+Featurisation is training's (``training.ranking.features``) over the version's FeatureSpec
+(preprocessing.json). Titles, genres and each user's viewing history come from the MovieLens
+data catalog: the version's files do not carry them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferRequest, InferResponse
+
+from modelyard.data import load
+from serving.transformer.base import Transformer
+from serving.transformer.codecs import ranking as codec
+from serving.transformer.models.rerank import Scored, rerank
+from serving.transformer.models.search import VersionIndex
+from training.ranking.features import FeatureSpec, ctr_feature_ids, split_genres, user_feature_ids
+
+USER_TOWER, ITEM_TOWER, CTR = "ranking-user-tower", "ranking-item-tower", "ranking-ctr"
+RETRIEVE_K = 100
+"""Candidates the towers fetch per user before the click model re-scores them."""
+
+
+class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Ranking]]):
+    def prepare(self) -> None:
+        for name in (USER_TOWER, ITEM_TOWER, CTR):
+            self.state.require_triton_model(name)
+        self.spec = FeatureSpec.from_json(self.state.preprocessing["feature_spec"])
+        movies = load("movielens-100k", self.settings)
+        self.titles = dict(zip(movies.items["item_id"].tolist(), movies.items["title"].tolist(), strict=True))
+        self.genres = {
+            int(item): tuple(split_genres(genres))
+            for item, genres in zip(
+                movies.items["item_id"].tolist(), movies.items["genres"].tolist(), strict=True
+            )
+        }
+        grouped = movies.interactions.groupby("user_id")["item_id"]
+        self.history: dict[int, frozenset[int]] = {int(u): frozenset(items.tolist()) for u, items in grouped}
+        self.index = VersionIndex(self.settings, self.state.model, self.state.version)
+        self.index.probe()
+
+    def parse_v1(self, body: Any) -> list[codec.RankingQuery]:
+        return codec.parse_v1(body)
+
+    def parse_v2(self, request: InferRequest) -> list[codec.RankingQuery]:
+        return codec.parse_v2(request)
+
+    def batch_size(self, request: list[codec.RankingQuery]) -> int:
+        return len(request)
+
+    def is_known(self, user_id: int) -> bool:
+        return str(user_id) in self.spec.user_rows
+
+    async def run(self, request: list[codec.RankingQuery], request_id: str) -> list[codec.Ranking]:
+        for query in request:
+            unknown = [item for item in query.candidates or () if str(item) not in self.spec.item_rows]
+            if unknown:
+                raise InvalidInput(f"candidates {unknown[:10]} are not items of this model's catalogue")
+        candidates = await self._candidates(request, request_id)
+        scores = await self._click_scores(request, candidates, request_id)
+        return [
+            self._final(query, items, item_scores)
+            for query, items, item_scores in zip(request, candidates, scores, strict=True)
+        ]
+
+    async def _candidates(self, request: list[codec.RankingQuery], request_id: str) -> list[list[int]]:
+        """Given candidates as is; known users: tower neighbours minus history; else popular items."""
+        retrieve = [q for q in request if q.candidates is None and self.is_known(q.user_id)]
+        neighbours: dict[int, list[int]] = {}
+        if retrieve:
+            users = user_feature_ids(self.spec, [q.user_id for q in retrieve])
+            vectors = (await self.triton(USER_TOWER, {"user_features": users}, request_id))["embedding"]
+            searches = [
+                self.index.search(vector, RETRIEVE_K, exclude_ids=sorted(self.history.get(q.user_id, ())))
+                for q, vector in zip(retrieve, vectors, strict=True)
+            ]
+            for q, hits in zip(retrieve, await asyncio.gather(*searches), strict=True):
+                neighbours[q.user_id] = [hit.id for hit in hits]
+        popular = [int(i) for i in self.spec.popular_items[:RETRIEVE_K]]
+        return [
+            q.candidates if q.candidates is not None else neighbours.get(q.user_id, popular) for q in request
+        ]
+
+    async def _click_scores(
+        self, request: list[codec.RankingQuery], candidates: list[list[int]], request_id: str
+    ) -> list[np.ndarray]:
+        """One batched CTR call for every (query, candidate) pair of the request."""
+        users = [q.user_id for q, items in zip(request, candidates, strict=True) for _ in items]
+        items = [item for row in candidates for item in row]
+        times = [q.timestamp for q, row in zip(request, candidates, strict=True) for _ in row]
+        if not items:
+            return [np.empty(0, dtype=np.float32) for _ in request]
+        features = ctr_feature_ids(self.spec, users, items, times)
+        probability = (await self.triton(CTR, {"features": features}, request_id))["probability"].reshape(-1)
+        bounds = np.cumsum([len(row) for row in candidates])[:-1]
+        return np.split(probability, bounds)
+
+    def _final(self, query: codec.RankingQuery, items: list[int], scores: np.ndarray) -> codec.Ranking:
+        cold = not self.is_known(query.user_id)
+        seen = () if query.candidates is not None else self.history.get(query.user_id, frozenset())
+        scored = [
+            Scored(item, float(s), self.genres.get(item, ())) for item, s in zip(items, scores, strict=True)
+        ]
+        ranked = rerank(scored, query.n, seen=seen)
+        return codec.Ranking(
+            [
+                codec.RankedItem(it.item_id, str(self.titles.get(it.item_id, "")), it.score, list(it.genres))
+                for it in ranked
+            ],
+            cold_start=cold,
+        )
+
+    def encode_v1(self, request: list[codec.RankingQuery], result: list[codec.Ranking]) -> list[Any]:
+        return [codec.ranking_json(ranking) for ranking in result]
+
+    def encode_v2(
+        self, request: list[codec.RankingQuery], result: list[codec.Ranking], request_id: str
+    ) -> InferResponse:
+        n = max(query.n for query in request)
+        return codec.encode_v2(result, n, self.state.model, self.state.version, request_id)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "user_id", "datatype": "INT64", "shape": [-1]},
+            {"name": "timestamp", "datatype": "INT64", "shape": [-1]},
+            {"name": "candidates", "datatype": "INT64", "shape": [-1, -1]},
+        ]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "item_ids", "datatype": "INT64", "shape": [-1, -1]},
+            {"name": "scores", "datatype": "FP32", "shape": [-1, -1]},
+            {"name": "cold_start", "datatype": "BOOL", "shape": [-1]},
+        ]

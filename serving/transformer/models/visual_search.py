@@ -1,0 +1,85 @@
+"""visual-search: images (or an indexed image's id) -> embedding on Triton -> top-k in Qdrant."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from kserve.protocol.infer_type import InferRequest, InferResponse
+
+from embeddings import SearchHit
+from serving.transformer.base import Transformer
+from serving.transformer.codecs import visual_search as codec
+from serving.transformer.models.search import VersionIndex
+
+TRITON_MODEL = "visual-search-encoder"
+
+
+class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[SearchHit]]]):
+    def prepare(self) -> None:
+        self.encoder = self.state.require_triton_model(TRITON_MODEL)
+        preprocessing = self.state.preprocessing
+        self.input_name = preprocessing.get("input", "image")
+        self.output_name = preprocessing.get("output", "embedding")
+        self.index = VersionIndex(self.settings, self.state.model, self.state.version)
+        self.index.probe()
+
+    def parse_v1(self, body: Any) -> codec.VisualSearchRequest:
+        return codec.parse_v1(body)
+
+    def parse_v2(self, request: InferRequest) -> codec.VisualSearchRequest:
+        return codec.parse_v2(request)
+
+    def batch_size(self, request: codec.VisualSearchRequest) -> int:
+        return len(request.queries)
+
+    async def run(self, request: codec.VisualSearchRequest, request_id: str) -> list[list[SearchHit]]:
+        vectors = await self._query_vectors(request.queries, request_id)
+        searches = [
+            self.index.search(
+                vector,
+                request.k,
+                filter=request.filter,
+                exclude_ids=[query.point_id] if query.point_id is not None else (),
+            )
+            for query, vector in zip(request.queries, vectors, strict=True)
+        ]
+        return list(await asyncio.gather(*searches))
+
+    async def _query_vectors(self, queries: list[codec.Query], request_id: str) -> list[np.ndarray]:
+        """Images are embedded in one Triton batch; ids read their stored vectors."""
+        vectors: dict[int, np.ndarray] = {}
+        image_rows = [row for row, query in enumerate(queries) if query.pixels is not None]
+        if image_rows:
+            pixels = np.stack([queries[row].pixels for row in image_rows])[:, None].astype(np.float32)
+            embedded = await self.triton(self.encoder, {self.input_name: pixels}, request_id)
+            vectors |= dict(zip(image_rows, embedded[self.output_name], strict=True))
+        id_rows = [row for row, query in enumerate(queries) if query.point_id is not None]
+        if id_rows:
+            stored = await self.index.retrieve([queries[row].point_id for row in id_rows])
+            vectors |= dict(zip(id_rows, stored.vectors, strict=True))
+        return [vectors[row] for row in range(len(queries))]
+
+    def encode_v1(self, request: codec.VisualSearchRequest, result: list[list[SearchHit]]) -> list[Any]:
+        return [[codec.hit_json(hit) for hit in hits] for hits in result]
+
+    def encode_v2(
+        self, request: codec.VisualSearchRequest, result: list[list[SearchHit]], request_id: str
+    ) -> InferResponse:
+        return codec.encode_v2(result, request.k, self.state.model, self.state.version, request_id)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "image", "datatype": "BYTES", "shape": [-1]},
+            {"name": "image", "datatype": "FP32", "shape": [-1, codec.SIDE, codec.SIDE]},
+            {"name": "image", "datatype": "UINT8", "shape": [-1, codec.SIDE, codec.SIDE]},
+            {"name": "id", "datatype": "INT64", "shape": [-1]},
+        ]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "ids", "datatype": "INT64", "shape": [-1, -1]},
+            {"name": "scores", "datatype": "FP32", "shape": [-1, -1]},
+            {"name": "labels", "datatype": "INT64", "shape": [-1, -1]},
+        ]
