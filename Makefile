@@ -19,7 +19,10 @@ $(STAMP):
 
 demo: install ## Prepare data, train the three models, index, serve and query them
 	$(YARD) data prepare
-	$(YARD) registry list
+	$(YARD) train all
+	$(YARD) index visual-search
+	$(YARD) index ranking
+	$(YARD) demo
 
 test: install tools ## Run every test suite (unit, integration, charts)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,106 @@
+"""``<state_dir>/serving/stack.json``: what is running, where, and which versions it serves.
+
+Written by the supervisor on every change (atomically); read by ``yard serve status/stop``,
+``yard query`` and ``yard rollout``. It never holds the API key, only where the key lives.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from modelyard.errors import NotFoundError
+from modelyard.settings import Settings
+
+SCHEMA_VERSION = 1
+STATE_FILE = "stack.json"
+
+ChildStatus = Literal["starting", "ready", "restarting", "failed", "stopped"]
+StackStatus = Literal["starting", "ready", "degraded", "stopping", "stopped", "failed"]
+
+
+class ChildState(BaseModel):
+    """One supervised process; ``pid`` + ``start_ticks`` identify it even after a pid reuse."""
+
+    name: str
+    pid: int | None = None
+    start_ticks: int | None = None
+    status: ChildStatus = "starting"
+    url: str
+    ready_url: str
+    ports: dict[str, int]
+    log: str
+    restarts: int = 0
+
+
+class ModelState(BaseModel):
+    """One served registered model: its version and the transformer answering for it."""
+
+    name: str
+    version: int
+    run_id: str
+    alias: str
+    triton_models: dict[str, list[int]]
+    """Triton model -> versions loaded (Triton version == MLflow version)."""
+    transformer: str
+    """Name of the child in ``children``."""
+    upstream_url: str
+    artifact_dir: str
+
+
+class StackState(BaseModel):
+    """The whole stack, as the supervisor last saw it."""
+
+    schema_version: int = SCHEMA_VERSION
+    status: StackStatus = "starting"
+    supervisor_pid: int
+    supervisor_start_ticks: int | None
+    started_at: float
+    ready_seconds: float | None = None
+    """Seconds from ``yard serve`` to every child ready (the cold start)."""
+    host: str
+    gateway_url: str
+    auth: bool
+    api_key_file: str | None
+    """Where the gateway's key is (None: auth off, or the key comes from MODELYARD_API_KEY)."""
+    model_repository: str
+    logs_dir: str
+    models: dict[str, ModelState] = {}
+    skipped: dict[str, str] = {}
+    """Model -> why it is not served."""
+    children: dict[str, ChildState] = {}
+
+
+def serving_dir(settings: Settings) -> Path:
+    return settings.state_dir / "serving"
+
+
+def state_path(settings: Settings) -> Path:
+    return serving_dir(settings) / STATE_FILE
+
+
+def write_state(path: Path, state: StackState) -> None:
+    """Write beside, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(state.model_dump_json(indent=2) + "\n")
+    os.replace(staging, path)
+
+
+def read_state(settings: Settings) -> StackState:
+    """The last written state, or NotFoundError telling how to start the stack."""
+    path = state_path(settings)
+    if not path.is_file():
+        raise NotFoundError(
+            f"no serving stack has been started here ({path} is missing)", hint="run yard serve"
+        )
+    try:
+        return StackState.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise NotFoundError(
+            f"{path} is not a stack state of this modelyard version: {exc.error_count()} errors",
+            hint=f"stop any stack still running, delete {path} and run yard serve",
+        ) from exc
