@@ -22,7 +22,7 @@ async def _read_limited_body(request: Request, max_bytes: int) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not _is_decimal(declared):
             raise GatewayError(400, f"invalid Content-Length {declared!r}")
         if int(declared) > max_bytes:
             raise _too_large(max_bytes)
@@ -68,8 +68,13 @@ def _require_json_content_type(content_type: str | None) -> None:
 
 
 def _binary_json_header(body: bytes, header_length: str) -> bytes:
-    if not header_length.isdigit() or int(header_length) > len(body):
+    if not _is_decimal(header_length) or int(header_length) > len(body):
         raise GatewayError(
             400, f"Inference-Header-Content-Length {header_length!r} does not fit a {len(body)}-byte body"
         )
     return body[: int(header_length)]
+
+
+def _is_decimal(value: str) -> bool:
+    # ASCII only: str.isdigit() accepts "²" (latin-1 header byte 0xB2), which int() refuses.
+    return value.isascii() and value.isdigit()

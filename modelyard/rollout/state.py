@@ -1,0 +1,156 @@
+"""``<state_dir>/serving/rollouts.json``: each model's traffic split, kept across gateway restarts.
+
+The gateway is the only writer (it applies changes from its admin API, then writes the file
+atomically); the CLI reads it through the admin API. An entry remembers the configured
+stable upstream it replaced (``base``): after a fresh ``yard serve`` the routes change and a
+stale entry is dropped instead of sending traffic to ports that now belong to nobody.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from modelyard.errors import DataError
+
+SCHEMA_VERSION = 1
+ROLLOUTS_FILE = "rollouts.json"
+
+Mode = Literal["canary", "shadow"]
+Phase = Literal["running", "promoted", "rolled_back"]
+
+
+class Variant(BaseModel):
+    """One deployed version behind the gateway: a transformer's base URL."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=1)
+
+
+class RolloutSpec(BaseModel):
+    """What an operator asks for (the body of ``PUT /admin/rollouts/{model}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode = "canary"
+    canary: Variant | None = None
+    """The candidate; None ends the experiment (all traffic on ``stable``)."""
+    percent: int = Field(0, ge=0, le=100)
+    """Canary: share of routing keys sent to the candidate. Shadow: share of requests mirrored."""
+    stable: Variant | None = None
+    """None: keep the current stable (the configured route when no rollout exists yet)."""
+    previous: Variant | None = None
+    """The stable before a promote, kept routable so a rollback is instant."""
+    phase: Phase = "running"
+    reason: str | None = None
+    """Why the last change happened (an automated rollback says which check failed)."""
+
+    @model_validator(mode="after")
+    def _percent_needs_canary(self) -> RolloutSpec:
+        if self.canary is None and self.percent:
+            raise ValueError("percent > 0 needs a canary")
+        return self
+
+
+class HistoryEntry(BaseModel):
+    at: float
+    phase: Phase
+    mode: Mode
+    percent: int
+    canary: str | None
+    stable: str
+    reason: str | None = None
+
+
+class Rollout(BaseModel):
+    """The split the gateway applies to one model."""
+
+    model: str
+    mode: Mode
+    stable: Variant
+    canary: Variant | None
+    percent: int = Field(ge=0, le=100)
+    previous: Variant | None = None
+    phase: Phase
+    reason: str | None = None
+    base: Variant
+    """The configured stable upstream this rollout took over from."""
+    updated_at: float
+    history: list[HistoryEntry] = []
+
+    def with_spec(self, spec: RolloutSpec) -> Rollout:
+        """This rollout after applying ``spec`` (history appended)."""
+        return build_rollout(self.model, spec, self.base, self.stable, self.history)
+
+
+HISTORY_LIMIT = 50
+
+
+def build_rollout(
+    model: str, spec: RolloutSpec, base: Variant, current_stable: Variant, history: list[HistoryEntry]
+) -> Rollout:
+    stable = spec.stable or current_stable
+    if spec.canary is not None and spec.canary.version == stable.version:
+        raise ValueError(f"canary and stable are both version {stable.version}")
+    now = time.time()
+    entry = HistoryEntry(
+        at=now,
+        phase=spec.phase,
+        mode=spec.mode,
+        percent=spec.percent,
+        canary=spec.canary.version if spec.canary else None,
+        stable=stable.version,
+        reason=spec.reason,
+    )
+    return Rollout(
+        model=model,
+        mode=spec.mode,
+        stable=stable,
+        canary=spec.canary,
+        percent=spec.percent,
+        previous=spec.previous,
+        phase=spec.phase,
+        reason=spec.reason,
+        base=base,
+        updated_at=now,
+        history=[*history, entry][-HISTORY_LIMIT:],
+    )
+
+
+class RolloutsFile(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    rollouts: dict[str, Rollout] = {}
+
+
+def write_rollouts(path: Path, rollouts: dict[str, Rollout]) -> None:
+    write_json_atomically(path, RolloutsFile(rollouts=rollouts).model_dump_json(indent=2))
+
+
+def write_json_atomically(path: Path, text: str) -> None:
+    """Write beside, fsync, then rename: a crash leaves the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with staging.open("w") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, path)
+
+
+def read_rollouts(path: Path) -> dict[str, Rollout]:
+    """The saved rollouts ({} when there is no file); a corrupt file is a DataError naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        return RolloutsFile.model_validate_json(path.read_text()).rollouts
+    except ValidationError as exc:
+        raise DataError(
+            f"{path} is not a rollouts file of this modelyard version ({exc.error_count()} errors)",
+            hint=f"delete {path}: every model then serves its configured stable version",
+        ) from exc

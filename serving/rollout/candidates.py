@@ -1,0 +1,157 @@
+"""A candidate version next to the stable one on a running ``yard serve`` stack.
+
+Triton gets the candidate's files in the serving repository (Triton version == MLflow
+version) and an explicit load; a second transformer process serves the candidate. The
+supervisor has no "add variant" command yet, so that process is started here, in its own
+session like the supervisor's children, and recorded (pid + start time) in
+``<state_dir>/serving/candidates.json`` so ``retire_candidate`` can stop exactly it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from modelyard.errors import DataError, NotFoundError, UnavailableError
+from modelyard.logs import event
+from modelyard.registry import Registry
+from modelyard.settings import Settings
+from serving.stack.control import is_running
+from serving.stack.plan import TRITON, ServedModel, _transformer_spec, child_environment, download_version
+from serving.stack.ports import plan_ports
+from serving.stack.processes import Child, is_same_process, kill_group_if_same
+from serving.stack.repository import VersionArtifacts, assemble
+from serving.stack.state import ModelState, StackState, read_state, serving_dir
+
+log = logging.getLogger(__name__)
+
+CANDIDATES_FILE = "candidates.json"
+TRITON_TIMEOUT_S = 120.0
+
+
+class CandidateProcess(BaseModel):
+    model: str
+    version: int
+    pid: int
+    start_ticks: int | None
+    url: str
+    log: str
+
+
+class Candidates(BaseModel):
+    candidates: dict[str, CandidateProcess] = {}
+
+
+def launch_candidate(settings: Settings, model: str, version: int, keep: list[int]) -> str:
+    """Serve ``model`` version ``version`` beside the versions in ``keep`` (those the gateway
+    routes: stable, previous); returns the candidate transformer's URL."""
+    state, _ = _running_model(settings, model)
+    known = _read(settings).candidates.get(_key(model, version))
+    if known and is_same_process(known.pid, known.start_ticks):
+        return known.url
+    registry = Registry(settings)
+    artifacts = _artifacts(settings, registry, model, [*keep, version])
+    _serve_in_triton(settings, state, artifacts)
+    resolved = registry.resolve(f"{model}/{version}")
+    child = _start_transformer(settings, state, ServedModel(resolved, artifacts[-1]))
+    record = CandidateProcess(
+        model=model,
+        version=version,
+        pid=child.pid or 0,
+        start_ticks=child.start_ticks,
+        url=child.spec.url,
+        log=str(child.spec.log_path),
+    )
+    _write(settings, {**_read(settings).candidates, _key(model, version): record})
+    event(log, "candidate_started", model=model, version=version, pid=record.pid, url=record.url)
+    return record.url
+
+
+def retire_candidate(settings: Settings, model: str, version: int, keep: list[int]) -> bool:
+    """Stop the candidate process and leave Triton serving only ``keep``; False if it was not ours."""
+    known = _read(settings).candidates.get(_key(model, version))
+    if known is None:
+        return False
+    kill_group_if_same(known.pid, known.start_ticks, signal.SIGTERM)
+    _write(settings, {key: c for key, c in _read(settings).candidates.items() if key != _key(model, version)})
+    state, _ = _running_model(settings, model)
+    _serve_in_triton(settings, state, _artifacts(settings, Registry(settings), model, keep))
+    event(log, "candidate_retired", model=model, version=version)
+    return True
+
+
+def _key(model: str, version: int) -> str:
+    return f"{model}/{version}"
+
+
+def _artifacts(
+    settings: Settings, registry: Registry, model: str, versions: list[int]
+) -> list[VersionArtifacts]:
+    """Each version's files (downloaded once; the stack already holds the stable one's)."""
+    root = serving_dir(settings) / "artifacts"
+    ordered = list(dict.fromkeys(versions))
+    return [download_version(registry, registry.resolve(f"{model}/{v}"), root) for v in ordered]
+
+
+def _running_model(settings: Settings, model: str) -> tuple[StackState, ModelState]:
+    state = read_state(settings)
+    if not is_running(state):
+        raise UnavailableError("no serving stack is running here", hint="yard serve (or pass --upstream URL)")
+    if model not in state.models:
+        raise NotFoundError(f"the stack does not serve {model}", hint=f"serving: {', '.join(state.models)}")
+    return state, state.models[model]
+
+
+def _serve_in_triton(settings: Settings, state: StackState, versions: list[VersionArtifacts]) -> None:
+    """Write exactly ``versions`` into the serving repository and (re)load them in Triton."""
+    from serving.triton.repository import configure_instances, instance_kind_for_device
+
+    repository = Path(state.model_repository)
+    triton_url = state.children[TRITON].url
+    for name in assemble(repository, versions):
+        configure_instances(repository / name, instance_kind_for_device(settings.device))
+        try:
+            answer = httpx.post(f"{triton_url}/v2/repository/models/{name}/load", timeout=TRITON_TIMEOUT_S)
+        except httpx.TransportError as exc:
+            raise UnavailableError(
+                f"Triton at {triton_url} is unreachable: {exc}", hint="yard serve status"
+            ) from exc
+        if answer.status_code != 200:
+            raise DataError(
+                f"Triton could not load {name} versions {[v.version for v in versions]}: {answer.text[:300]}",
+                hint=f"read {state.children[TRITON].log}",
+            )
+
+
+def _start_transformer(settings: Settings, state: StackState, model: ServedModel) -> Child:
+    endpoints = [f"{model.transformer}.http", f"{model.transformer}.grpc"]
+    ports = {
+        **plan_ports(endpoints, {}, settings.host),
+        f"{TRITON}.grpc": state.children[TRITON].ports["grpc"],
+    }
+    logs = Path(state.logs_dir)
+    spec = _transformer_spec(settings, model, ports, child_environment(settings), logs)
+    name = f"{spec.name}-v{model.resolved.version}"
+    child = Child(dataclasses.replace(spec, name=name, log_path=logs / f"{name}.log"))
+    child.start()
+    return child
+
+
+def _path(settings: Settings) -> Path:
+    return serving_dir(settings) / CANDIDATES_FILE
+
+
+def _read(settings: Settings) -> Candidates:
+    path = _path(settings)
+    return Candidates.model_validate_json(path.read_text()) if path.is_file() else Candidates()
+
+
+def _write(settings: Settings, candidates: dict[str, CandidateProcess]) -> None:
+    from modelyard.rollout.state import write_json_atomically
+
+    write_json_atomically(_path(settings), Candidates(candidates=candidates).model_dump_json(indent=2))

@@ -1,0 +1,67 @@
+"""Rollout metrics on the gateway's registry: shadow traffic and the current split.
+
+Requests actually served by a canary are already counted by the gateway per model and
+version; shadow copies are not served, so they get their own families.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from modelyard.rollout import scrape
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_DELTA_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def _family(name: str, suffix: str) -> str:
+    return name.removesuffix(suffix)
+
+
+class RolloutMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["model", "version"]
+        self.shadow_requests = Counter(
+            _family(scrape.SHADOW_REQUESTS, "_total"),
+            "Shadow copies sent to a candidate, by outcome (ok, error, unavailable).",
+            [*labels, "outcome"],
+            registry=registry,
+        )
+        self.shadow_dropped = Counter(
+            "modelyard_rollout_shadow_dropped",
+            "Shadow copies not sent because too many were in flight (the caller is never slowed).",
+            labels,
+            registry=registry,
+        )
+        self.shadow_latency = Histogram(
+            scrape.SHADOW_LATENCY,
+            "Candidate answer time of shadow copies.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.comparisons = Counter(
+            _family(scrape.SHADOW_COMPARISONS, "_total"),
+            "Shadow answers compared with the stable answer.",
+            labels,
+            registry=registry,
+        )
+        self.agreement = Counter(
+            _family(scrape.SHADOW_AGREEMENT, "_total"),
+            "Sum of per-request agreement (0..1) with the stable answer; divide by comparisons.",
+            labels,
+            registry=registry,
+        )
+        self.score_delta = Histogram(
+            "modelyard_rollout_shadow_score_delta",
+            "Mean absolute score difference between the candidate and the stable answer.",
+            labels,
+            buckets=_DELTA_BUCKETS,
+            registry=registry,
+        )
+        self.percent = Gauge(
+            "modelyard_rollout_canary_percent",
+            "Current canary (or shadow) share of a model's traffic, in percent.",
+            ["model", "mode"],
+            registry=registry,
+        )

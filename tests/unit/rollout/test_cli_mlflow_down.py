@@ -1,0 +1,77 @@
+"""With MLflow unreachable, ``yard rollout`` fails with the fix and the split does not move."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from modelyard.cli.rollout import app
+from modelyard.errors import UnavailableError
+from modelyard.settings import get_settings
+from serving.gateway import Upstream, create_app
+from tests.unit.serving.echo_upstream import running_echo_upstream
+from tests.unit.serving.gateway_harness import API_KEY, config_for
+
+MODEL = "moderation"
+
+
+@pytest.fixture
+def gateway_with_canary(tmp_path: Path) -> Iterator[str]:
+    """A real gateway on loopback (in a thread) with a 20 % canary between two echo upstreams."""
+    with running_echo_upstream() as (stable, _), running_echo_upstream() as (candidate, _):
+        config = config_for({MODEL: [Upstream(url=stable, version="1")]}, rollouts_file=tmp_path / "r.json")
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        body = {"canary": {"version": "2", "url": candidate}, "percent": 20}
+        httpx.put(
+            f"{url}/admin/rollouts/{MODEL}", json=body, headers={"x-api-key": API_KEY}
+        ).raise_for_status()
+        try:
+            yield url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["set", MODEL, "--percent", "90"],
+        ["promote", MODEL],
+        ["rollback", MODEL],
+        ["start", MODEL, "--version", "3"],
+    ],
+    ids=["set", "promote", "rollback", "start"],
+)
+def test_unreachable_mlflow_stops_the_command_before_anything_moves(
+    gateway_with_canary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("MODELYARD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MODELYARD_MLFLOW_TRACKING_URI", dead)
+    monkeypatch.setenv("MODELYARD_API_KEY", API_KEY)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, [*command, "--gateway", gateway_with_canary])
+    finally:
+        get_settings.cache_clear()
+    assert isinstance(result.exception, UnavailableError), result.output
+    assert "unreachable" in result.exception.message and result.exception.hint
+    view = httpx.get(f"{gateway_with_canary}/admin/rollouts/{MODEL}", headers={"x-api-key": API_KEY}).json()
+    assert (view["rollout"]["percent"], view["rollout"]["canary"]["version"]) == (20, "2")

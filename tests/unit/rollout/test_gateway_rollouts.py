@@ -1,0 +1,123 @@
+"""The gateway's rollout layer in-process, in front of real echo upstreams on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from modelyard.rollout.scrape import parse_snapshot, window
+from serving.gateway import Upstream
+from tests.unit.serving.echo_upstream import running_echo_upstream
+from tests.unit.serving.gateway_harness import config_for, gateway_client
+
+pytestmark = pytest.mark.anyio
+MODEL = "moderation"
+PREDICT = f"/v1/models/{MODEL}:predict"
+BODY = {"instances": [{"text": "hello"}]}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[tuple[tuple[str, FastAPI], tuple[str, FastAPI]]]:
+    """Stable (version 1) and candidate (version 2) echo upstreams."""
+    with running_echo_upstream() as stable, running_echo_upstream() as candidate:
+        yield stable, candidate
+
+
+def config(stable_url: str, state_file: Path | None = None):
+    return config_for({MODEL: [Upstream(url=stable_url, version="1")]}, rollouts_file=state_file)
+
+
+def canary_body(url: str, percent: int, mode: str = "canary") -> dict:
+    return {"mode": mode, "canary": {"version": "2", "url": url}, "percent": percent}
+
+
+async def test_split_matches_the_percent_and_each_user_sticks(upstreams) -> None:
+    (stable_url, _), (candidate_url, _) = upstreams
+    async with gateway_client(config(stable_url)) as client:
+        answer = await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(candidate_url, 30))
+        assert answer.status_code == 200, answer.text
+        users = [f"user-{i}" for i in range(600)]
+        first = {}
+        for user in users:
+            reply = await client.post(PREDICT, json=BODY, headers={"x-user-id": user})
+            assert reply.status_code == 200
+            first[user] = reply.headers["x-modelyard-version"]
+        share = Counter(first.values())["2"] / len(users)
+        assert abs(share - 0.3) < 5 * math.sqrt(0.3 * 0.7 / len(users))
+        for user in users[:100]:
+            reply = await client.post(PREDICT, json=BODY, headers={"x-user-id": user})
+            assert reply.headers["x-modelyard-version"] == first[user]
+        pinned = await client.post(f"/v2/models/{MODEL}/versions/2/infer", json={"inputs": []})
+        assert pinned.headers["x-modelyard-version"] == "2"
+
+
+async def test_shadow_returns_stable_and_compares_the_candidate_in_the_background(upstreams) -> None:
+    (stable_url, _), (candidate_url, candidate) = upstreams
+    async with gateway_client(config(stable_url)) as client:
+        await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(candidate_url, 100, "shadow"))
+        hits_before = candidate.state.hits
+        for i in range(40):
+            reply = await client.post(PREDICT, json=BODY, headers={"x-user-id": f"u{i}"})
+            assert reply.headers["x-modelyard-version"] == "1"
+        for _ in range(100):  # the copies are in flight after the callers got their answers
+            if candidate.state.hits - hits_before >= 40:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        snapshot = parse_snapshot((await client.get("/metrics")).text)
+        shadow = window({}, snapshot, "shadow", MODEL, "2")
+        assert shadow.requests == 40 and shadow.errors == 0
+        assert shadow.agreement == 1.0  # echo answers are identical
+        assert window({}, snapshot, "served", MODEL, "2").requests == 0  # no caller saw version 2
+
+
+async def test_the_split_survives_a_restart_but_not_a_route_change(upstreams, tmp_path: Path) -> None:
+    (stable_url, _), (candidate_url, _) = upstreams
+    state_file = tmp_path / "rollouts.json"
+    async with gateway_client(config(stable_url, state_file)) as client:
+        await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(candidate_url, 40))
+    assert json.loads(state_file.read_text())["rollouts"][MODEL]["percent"] == 40
+    async with gateway_client(config(stable_url, state_file)) as client:
+        view = (await client.get(f"/admin/rollouts/{MODEL}")).json()
+        assert view["rollout"]["percent"] == 40 and view["rollout"]["canary"]["version"] == "2"
+    async with gateway_client(config(candidate_url, state_file)) as client:  # a new yard serve
+        assert (await client.get(f"/admin/rollouts/{MODEL}")).json()["rollout"] is None
+
+
+async def test_admin_api_needs_the_key_and_a_ready_candidate(upstreams) -> None:
+    (stable_url, _), _ = upstreams
+    async with gateway_client(config(stable_url), authenticated=False) as client:
+        assert (
+            await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(stable_url, 5))
+        ).status_code == 401
+    with running_echo_upstream(ready=False) as (loading_url, _):
+        async with gateway_client(config(stable_url)) as client:
+            refused = await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(loading_url, 5))
+            assert refused.status_code == 409 and "not ready" in refused.json()["error"]
+            unknown = await client.put("/admin/rollouts/nope", json=canary_body(loading_url, 5))
+            assert unknown.status_code == 404
+            same = await client.put(
+                f"/admin/rollouts/{MODEL}", json={"canary": {"version": "1", "url": stable_url}}
+            )
+            assert same.status_code == 400 and "both version 1" in same.json()["error"]
+
+
+async def test_removing_a_rollout_restores_the_configured_route(upstreams) -> None:
+    (stable_url, _), (candidate_url, _) = upstreams
+    async with gateway_client(config(stable_url)) as client:
+        await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(candidate_url, 100))
+        assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "2"
+        assert (await client.delete(f"/admin/rollouts/{MODEL}")).status_code == 204
+        assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "1"
