@@ -6,16 +6,21 @@ verify and HNSW build included), query latency p50/p99 with and without a payloa
 recall@10 against exact numpy brute force. Writes bench/results/qdrant.json and qdrant.png.
 
     .venv/bin/python bench/qdrant_bench.py [--points 70000] [--queries 200]
+    .venv/bin/python -m bench --only qdrant [--quick]      (registered as ``qdrant``)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as a script: make the repository importable (bench.*, embeddings)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import matplotlib
 
@@ -23,12 +28,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bench.schema import RESULTS_DIR, add_ratio, add_table, new_result
 from embeddings import IndexSpec, VectorStore
 from embeddings.engines.edge import EdgeEngine
 from embeddings.engines.qdrant import QdrantEngine
 
-RESULTS = Path(__file__).resolve().parent / "results"
+NAME = "qdrant"
 DIM, CLUSTERS, K, BATCH = 128, 100, 10, 1000
+FULL_SIZE, QUICK_SIZE = (70_000, 200), (3_000, 30)
+"""(points, queries); quick stays small because local mode indexes slowly (it is exact, not HNSW)."""
 EF_SWEEP = (64, 128, 256, 512, 1024)
 FILTER = {"label": 3}
 
@@ -128,16 +136,13 @@ def plot(results: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=70_000)
-    parser.add_argument("--queries", type=int, default=200)
-    args = parser.parse_args()
+def measure(points: int, queries_count: int) -> list[dict]:
+    """Both engines on the same vectors, queries and exact ground truth."""
     rng = np.random.default_rng(7)
-    vectors, cluster = clustered_vectors(args.points, rng)
+    vectors, cluster = clustered_vectors(points, rng)
     labels = cluster % 10
     payloads = [{"label": int(label), "year": int(1950 + i % 70)} for i, label in enumerate(labels)]
-    queries, _ = clustered_vectors(args.queries, np.random.default_rng(8))
+    queries, _ = clustered_vectors(queries_count, np.random.default_rng(8))
     truth = exact_top_k(vectors, queries, None)
     truth_filtered = exact_top_k(vectors, queries, labels == FILTER["label"])
     results = []
@@ -150,12 +155,105 @@ def main() -> None:
             results.append(
                 run_engine(name, VectorStore(make()), vectors, payloads, queries, truth, truth_filtered)
             )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "qdrant.json").write_text(
-        json.dumps({"dim": DIM, "k": K, "filter": FILTER, "results": results}, indent=2) + "\n"
+    return results
+
+
+def as_result(engines: list[dict]) -> dict[str, Any]:
+    """The measurements in the shared result schema (bench/README.md); the raw dict stays under ``data``."""
+    edge, local = engines
+    result = new_result(
+        NAME,
+        "Embedded Qdrant engines: edge (HNSW) vs local mode (exact)",
+        f"{edge['points']:,} x {DIM} float32 clustered vectors, cosine, k={K}, payload filter {FILTER}; "
+        "the same data, queries and exact numpy ground truth for both engines, one after the other. "
+        "Indexing includes the HNSW build; recall@10 is against brute force.",
     )
-    plot(results, RESULTS / "qdrant.png")
-    print(f"wrote {RESULTS / 'qdrant.json'} and {RESULTS / 'qdrant.png'}")
+    add_ratio(
+        result,
+        "local / edge p50 (unfiltered)",
+        local["unfiltered"]["p50_ms"],
+        edge["unfiltered"]["p50_ms"],
+        "how many times faster edge answers an unfiltered query",
+    )
+    add_ratio(
+        result,
+        "local / edge p50 (filtered)",
+        local["filtered"]["p50_ms"],
+        edge["filtered"]["p50_ms"],
+        "the same with a payload filter",
+    )
+    add_ratio(
+        result,
+        "edge / local indexing",
+        edge["index_vectors_per_second"],
+        local["index_vectors_per_second"],
+        "how many times faster edge indexes",
+    )
+    add_table(
+        result,
+        "Latency (ms per query), recall@10 and indexing",
+        [
+            "engine",
+            "points",
+            "build s",
+            "vectors/s",
+            "p50",
+            "p99",
+            "recall",
+            "filtered p50",
+            "filtered p99",
+            "filtered recall",
+        ],
+        [
+            [
+                r["engine"],
+                r["points"],
+                r["build_seconds"],
+                r["index_vectors_per_second"],
+                r["unfiltered"]["p50_ms"],
+                r["unfiltered"]["p99_ms"],
+                r["unfiltered"]["recall_at_10"],
+                r["filtered"]["p50_ms"],
+                r["filtered"]["p99_ms"],
+                r["filtered"]["recall_at_10"],
+            ]
+            for r in engines
+        ],
+    )
+    add_table(
+        result,
+        "Recall@10 and p50 as the search-time hnsw_ef grows (IndexSpec.hnsw_ef)",
+        ["engine", "hnsw_ef", "p50 ms", "recall@10"],
+        [
+            [r["engine"], s["hnsw_ef"], s["p50_ms"], s["recall_at_10"]]
+            for r in engines
+            for s in r["recall_vs_hnsw_ef"]
+        ],
+    )
+    plot(engines, RESULTS_DIR / f"{NAME}.png")
+    result["plots"] = [f"{NAME}.png"]
+    result["data"] = {"dim": DIM, "k": K, "filter": FILTER, "results": engines}
+    return result
+
+
+def benchmark(quick: bool) -> dict[str, Any]:
+    """Registry entry (``python -m bench --only qdrant``)."""
+    points, queries = QUICK_SIZE if quick else FULL_SIZE
+    return as_result(measure(points, queries))
+
+
+def main() -> None:
+    from bench.machine import describe_machine
+    from bench.run import record
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=FULL_SIZE[0])
+    parser.add_argument("--queries", type=int, default=FULL_SIZE[1])
+    args = parser.parse_args()
+    command = " ".join([".venv/bin/python", "bench/qdrant_bench.py", *sys.argv[1:]])
+    quick = (args.points, args.queries) != FULL_SIZE
+    record(NAME, lambda: as_result(measure(args.points, args.queries)), quick, command, describe_machine())
+    print(f"wrote {RESULTS_DIR / 'qdrant.json'} and {RESULTS_DIR / 'qdrant.png'}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,264 @@
+"""Cold start and memory of the local serving stack (Triton, one transformer per model, the gateway).
+
+Cold start = ``yard serve --detach`` from launch until it returns with every child ready (and the
+supervisor's own ``ready_seconds`` from ``<state_dir>/serving/stack.json``). Memory = resident set
+of every process under the supervisor (psutil, whole process tree), per child and in total, a few
+seconds after ready. Runs against the benchmark state dir; if it holds no champions yet, small smoke
+models are trained and registered first (not timed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+
+from bench.schema import add_bar_chart, add_ratio, add_table, new_result, skipped
+from bench.state import bench_settings
+from modelyard.settings import Settings
+
+NAME = "stack"
+TITLE = "Local serving stack: cold start to all-ready and resident memory"
+STARTS = {True: 1, False: 3}
+"""Cold starts per run: quick, full."""
+READY_TIMEOUT_S = 300.0
+SETTLE_S = 5.0
+"""After ready, let lazy initialisation finish before reading memory."""
+RSS_SAMPLES, RSS_INTERVAL_S = 5, 1.0
+TRITON = "triton"
+
+console = Console(stderr=True)
+
+
+def benchmark(quick: bool) -> dict[str, Any]:
+    """Registry entry; ``skipped`` (with the reason) when the stack cannot run here."""
+    reason = unavailable_reason()
+    if reason:
+        return skipped(NAME, TITLE, reason)
+    settings = bench_settings()
+    models = ensure_champions(settings)
+    starts = [cold_start(settings, index) for index in range(STARTS[quick])]
+    return as_result(starts, models)
+
+
+def unavailable_reason() -> str | None:
+    """Why ``yard serve`` cannot be benchmarked in this checkout (None: it can)."""
+    if shutil.which("yard", path=str(Path(sys.executable).parent)) is None:
+        return "the `yard` entry point is not installed in this venv (run `make install`)"
+    try:
+        from serving.stack.state import read_state  # noqa: F401
+        from serving.stack.supervisor import ServeOptions  # noqa: F401
+    except ImportError as exc:
+        return f"serving/stack is not importable yet: {exc}"
+    return None
+
+
+def ensure_champions(settings: Settings) -> list[str]:
+    """Every served model has a champion in the benchmark registry; train smoke ones where missing."""
+    from modelyard.errors import NotFoundError
+    from modelyard.registry import Registry
+    from serving.stack.plan import SERVED_MODELS
+
+    registry = Registry(settings)
+    missing = []
+    for name in SERVED_MODELS:
+        try:
+            registry.resolve(name)
+        except NotFoundError:
+            missing.append(name)
+    if missing:
+        _train_smoke(settings, missing)
+    return list(SERVED_MODELS)
+
+
+def _train_smoke(settings: Settings, names: list[str]) -> None:
+    from training.cluster import ray_session
+    from training.runner import TrainOptions, train
+
+    options = TrainOptions(workers=1, epochs=1, smoke=True, resume=False, show_progress=False)
+    with ray_session(settings):
+        for name in names:
+            with console.status(f"stack benchmark: training a smoke {name} champion (not timed)"):
+                outcome = train(name, options, settings, Console(quiet=True))
+            console.print(f"{name}: version {outcome.version} ({outcome.alias})")
+
+
+def cold_start(settings: Settings, index: int) -> dict[str, Any]:
+    """One ``yard serve --detach`` until ready, memory readings, then ``yard serve stop``."""
+    from serving.stack.state import read_state
+
+    env = {**os.environ, "MODELYARD_STATE_DIR": str(settings.state_dir)}
+    yard = str(Path(sys.executable).parent / "yard")
+    command = [yard, "serve", "--detach", "--port", "0", "--no-auth", "--ready-timeout", str(READY_TIMEOUT_S)]
+    started = time.monotonic()
+    try:
+        with console.status(f"stack cold start {index + 1}: waiting for all-ready"):
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=READY_TIMEOUT_S + 180
+            )
+        wall = time.monotonic() - started
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"`yard serve --detach` exited {done.returncode}: {done.stderr.strip()[-800:]}"
+            )
+        state = read_state(settings)
+        time.sleep(SETTLE_S)
+        memory = stack_memory(
+            state.supervisor_pid, {name: child.pid for name, child in state.children.items()}
+        )
+    finally:
+        subprocess.run([yard, "serve", "stop"], env=env, capture_output=True, text=True, timeout=180)
+    console.print(
+        f"cold start {index + 1}: {wall:.1f} s to all-ready (supervisor: {state.ready_seconds} s), "
+        f"{memory['total_mib']:.0f} MiB resident"
+    )
+    return {
+        "wall_seconds": round(wall, 2),
+        "ready_seconds": state.ready_seconds,
+        "status": state.status,
+        "served": {name: model.version for name, model in state.models.items()},
+        "skipped": state.skipped,
+        **memory,
+    }
+
+
+def stack_memory(supervisor_pid: int, children: dict[str, int | None]) -> dict[str, Any]:
+    """Median over a few readings of the RSS of each child's process tree, the supervisor, and all."""
+    readings = []
+    for _ in range(RSS_SAMPLES):
+        readings.append(
+            {
+                "total": tree_rss(supervisor_pid),
+                "total_pss": tree_pss(supervisor_pid),
+                "supervisor": process_rss(supervisor_pid),
+                **{name: tree_rss(pid) if pid else 0 for name, pid in children.items()},
+            }
+        )
+        time.sleep(RSS_INTERVAL_S)
+    mib = {key: statistics.median(r[key] for r in readings) / 2**20 for key in readings[0]}
+    return {
+        "total_mib": round(mib.pop("total"), 1),
+        "total_pss_mib": round(mib.pop("total_pss"), 1),
+        "supervisor_mib": round(mib.pop("supervisor"), 1),
+        "children_mib": {name: round(value, 1) for name, value in mib.items()},
+        "processes": len(_tree(supervisor_pid)),
+    }
+
+
+def tree_rss(pid: int) -> int:
+    """Bytes resident in ``pid`` and every descendant (processes that vanish meanwhile count 0)."""
+    return sum(process_rss(process.pid) for process in _tree(pid))
+
+
+def tree_pss(pid: int) -> int:
+    """Proportional set size of the tree: shared pages (torch, libpython) counted once, not per process."""
+    total = 0
+    for process in _tree(pid):
+        try:
+            total += process.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total
+
+
+def process_rss(pid: int) -> int:
+    try:
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def as_result(starts: list[dict[str, Any]], models: list[str]) -> dict[str, Any]:
+    result = new_result(
+        NAME,
+        TITLE,
+        f"`yard serve --detach --port 0 --no-auth` on the benchmark state dir (`.modelyard/bench`), serving "
+        f"the champions of {', '.join(models)}; {len(starts)} cold start(s), each stopped with "
+        "`yard serve stop` before the next. *Wall* is measured from launching the command to its return "
+        "(everything ready); *supervisor* is `ready_seconds` from `stack.json`. Memory is the median of "
+        f"{RSS_SAMPLES} psutil readings, {SETTLE_S:.0f} s after ready, of each child's process tree "
+        "(Triton includes its python-backend stubs). *Total RSS* sums every process under the supervisor "
+        "and the supervisor itself, so pages shared between processes count once per process; *total PSS* "
+        "(proportional set size) counts them once.",
+    )
+    walls = [s["wall_seconds"] for s in starts]
+    readies = [s["ready_seconds"] for s in starts if s["ready_seconds"] is not None]
+    totals = [s["total_mib"] for s in starts]
+    add_table(
+        result,
+        "Cold start (seconds) and total resident memory",
+        ["start", "wall s", "supervisor ready s", "processes", "total RSS MiB", "total PSS MiB", "status"],
+        [
+            [
+                i + 1,
+                s["wall_seconds"],
+                s["ready_seconds"],
+                s["processes"],
+                s["total_mib"],
+                s["total_pss_mib"],
+                s["status"],
+            ]
+            for i, s in enumerate(starts)
+        ]
+        + [
+            [
+                "median",
+                statistics.median(walls),
+                statistics.median(readies) if readies else None,
+                None,
+                statistics.median(totals),
+                statistics.median(s["total_pss_mib"] for s in starts),
+                None,
+            ]
+        ],
+    )
+    last = starts[-1]
+    children = last["children_mib"]
+    add_table(
+        result,
+        "Resident memory per child (MiB, last start)",
+        ["process", "MiB", "share of total"],
+        [[name, mib, f"{mib / last['total_mib']:.0%}"] for name, mib in sorted(children.items())]
+        + [["supervisor", last["supervisor_mib"], f"{last['supervisor_mib'] / last['total_mib']:.0%}"]],
+    )
+    if readies:
+        add_ratio(
+            result,
+            "CLI wall / supervisor ready",
+            statistics.median(walls),
+            statistics.median(readies),
+            "what `yard serve --detach` adds around the supervisor's own start (imports, polling)",
+        )
+    if TRITON in children:
+        add_ratio(
+            result,
+            "stack / Triton alone (RSS)",
+            last["total_mib"],
+            children[TRITON],
+            "memory of the whole stack relative to the inference server it fronts",
+        )
+    add_bar_chart(
+        result,
+        "resident memory per process (MiB)",
+        "MiB",
+        sorted(children),
+        {"RSS": [children[n] for n in sorted(children)]},
+    )
+    result["data"] = {"starts": starts}
+    return result
