@@ -92,6 +92,8 @@ def _range(key: str, bounds: Mapping[str, Any]) -> Range:
     for name, bound in bounds.items():
         if isinstance(bound, bool) or not isinstance(bound, Real) or bound != bound:
             raise FilterError(f"filter on {key!r}: bound {name}={bound!r} is not a number", hint=_HINT)
+        if abs(float(min(max(bound, -1e308), 1e308))) >= 1e308:  # ints past float range
+            raise FilterError(f"filter on {key!r}: bound {name} is out of range", hint=_HINT)
     if "gte" in bounds and "gt" in bounds or "lte" in bounds and "lt" in bounds:
         raise FilterError(f"filter on {key!r}: give one lower and one upper bound at most", hint=_HINT)
     lower = bounds.get("gte", bounds.get("gt"))
