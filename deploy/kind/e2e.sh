@@ -48,7 +48,7 @@ for m in "${models[@]}"; do
 done
 api_key="$(kubectl -n "$NAMESPACE" get secret "$full-gateway" -o jsonpath='{.data.api-key}' | base64 -d)"
 port_forward "$full-gateway" 18180:8080
-curl -sf -H "X-API-Key: $api_key" http://127.0.0.1:18180/readyz
+curl -sf -H "X-API-Key: $api_key" http://127.0.0.1:18180/v2/health/ready
 echo
 
 echo "== 3. canary: ranking v2 (same artifact) at 20%"
