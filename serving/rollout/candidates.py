@@ -85,6 +85,18 @@ def retire_candidate(settings: Settings, model: str, version: int, keep: list[in
     return True
 
 
+def stop_all_candidates(settings: Settings) -> list[str]:
+    """SIGTERM every recorded candidate transformer (``yard serve stop``); returns their keys."""
+    stopped = [
+        key
+        for key, c in _read(settings).candidates.items()
+        if kill_group_if_same(c.pid, c.start_ticks, signal.SIGTERM)
+    ]
+    if _path(settings).is_file():
+        _write(settings, {})
+    return stopped
+
+
 def _key(model: str, version: int) -> str:
     return f"{model}/{version}"
 

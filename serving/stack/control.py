@@ -99,6 +99,10 @@ def stop_stack(settings: Settings, timeout_s: float = STOP_TIMEOUT_S) -> StackSt
             time.sleep(_POLL_S)
         if is_running(read_state(settings)):
             os.kill(pid, signal.SIGKILL)
+    # Candidate transformers started by `yard rollout` live outside the supervisor's children.
+    from serving.rollout.candidates import stop_all_candidates
+
+    stop_all_candidates(settings)
     state = read_state(settings)
     orphans = [c.name for c in state.children.values() if c.pid and kill_group_if_same(c.pid, c.start_ticks)]
     if orphans or state.status != "stopped":
