@@ -62,15 +62,38 @@ def version_and_gate(
         tags=tags,
         description=_description(task, evaluation, baseline),
     )
-    decision = registry.gate(
-        task.name, version.version, task.headline_metric, task.higher_is_better, options.tolerance
-    )
+    decision = _gate(registry, task, version, champion, evaluation, options)
     return Versioned(
         version=version,
         decision=decision,
         champion_metrics=champion.metrics if champion else None,
         champion_version=champion.version if champion else None,
     )
+
+
+def _gate(
+    registry: Registry,
+    task: TrainTask,
+    version: ResolvedVersion,
+    champion: ResolvedVersion | None,
+    evaluation: Evaluation,
+    options: TrainOptions,
+) -> GateDecision:
+    """The registry's gate, but only between runs of the same kind: smoke metrics (a subset,
+    a few epochs) say nothing against full-data ones."""
+    champion_is_smoke = champion is not None and champion.tags.get(SMOKE_TAG) == "true"
+    if champion is None or champion_is_smoke == options.smoke:
+        return registry.gate(
+            task.name, version.version, task.headline_metric, task.higher_is_better, options.tolerance
+        )
+    candidate = evaluation.metrics[task.headline_metric]
+    previous = champion.metrics.get(task.headline_metric)
+    if options.smoke:
+        reason = "a smoke run is not compared with a full-data champion"
+        return GateDecision(None, reason, candidate, previous)
+    registry.set_alias(task.name, "previous", champion.version)
+    registry.set_alias(task.name, "champion", version.version)
+    return GateDecision("champion", "a full-data run supersedes a smoke champion", candidate, previous)
 
 
 def current_champion(registry: Registry, model: str) -> ResolvedVersion | None:
