@@ -40,7 +40,7 @@ lint: install ## ruff check + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-clean: ## Remove local state (.modelyard), keeps the venv
-	rm -rf .modelyard
+clean: ## Remove local state (.modelyard) but the dataset sources make install unpacked; keeps the venv
+	find .modelyard -mindepth 1 -maxdepth 1 ! -name sources -exec rm -rf {} +
 
 -include mk/*.mk

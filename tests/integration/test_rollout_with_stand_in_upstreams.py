@@ -291,11 +291,14 @@ def test_shadow_compares_without_serving_the_candidate(stack: Stack) -> None:
 
 
 def test_auto_promotes_a_healthy_candidate(stack: Stack) -> None:
+    # Both variants are the same program: their p99s differ only by this shared 2-core machine's
+    # noise, so the latency margin is wide here (the slow-candidate test proves it still bites).
     with Load(stack.gateway_url, [f"good-{i}" for i in range(300)], workers=12):
         time.sleep(1)
         done = stack.yard(
             "start", MODEL, "--version", "2", "--upstream", stack.upstreams["2"],
-            "--steps", "50,100", "--interval", "6s", "--auto", "--min-requests", "10", "--json",
+            "--steps", "50,100", "--interval", "6s", "--auto", "--min-requests", "10",
+            "--p99-margin", "3", "--json",
         )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)
