@@ -6,39 +6,17 @@ flag that fixes it instead of as a half-started stack.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Mapping, Sequence
 
 from modelyard.errors import UnavailableError, UsageError
-
-
-def os_free_ports(count: int, host: str) -> list[int]:
-    """Ports the OS says are free right now (all sockets held together: no duplicates)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def is_port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "busy"
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+from modelyard.net import free_ports, is_port_free
 
 
 def plan_ports(
     names: Sequence[str],
     configured: Mapping[str, int],
     host: str = "127.0.0.1",
-    free_ports: Callable[[int, str], list[int]] = os_free_ports,
+    free_ports: Callable[[int, str], list[int]] = free_ports,
     port_is_free: Callable[[str, int], bool] = is_port_free,
 ) -> dict[str, int]:
     """One port per name: ``configured`` ones (checked free and distinct), others from ``free_ports``."""

@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from typing import Literal
 
 from modelyard.errors import DataError, NotFoundError, UnavailableError, UsageError
 from modelyard.logs import event
+from modelyard.net import is_port_free
 from modelyard.settings import Settings, get_settings
 from serving.triton.installation import (
     TritonInstallation,
@@ -78,18 +78,6 @@ def build_command(
     if model_control == "explicit":
         command += [f"--load-model={name}" for name in (["*"] if load_models is None else load_models)]
     return command
-
-
-def find_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the OS says are free right now (tests and the supervisor pick with this)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class TritonServer:
@@ -309,15 +297,11 @@ class TritonServer:
 
 
 def _require_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "busy"
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            raise UnavailableError(
-                f"port {port} on {host} is busy ({error.strerror})",
-                hint="stop whatever listens there or pick other --http-port/--grpc-port/--metrics-port",
-            ) from error
+    if not is_port_free(host, port):
+        raise UnavailableError(
+            f"port {port} on {host} is busy",
+            hint="stop whatever listens there or pick other --http-port/--grpc-port/--metrics-port",
+        )
 
 
 def _kill_leftover_group(pgid: int) -> None:

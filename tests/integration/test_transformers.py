@@ -30,9 +30,10 @@ import tritonclient.http as httpclient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelyard.net import free_ports
 from modelyard.registry import Registry
 from modelyard.settings import Settings
-from serving.triton.server import TritonServer, find_free_ports
+from serving.triton.server import TritonServer
 from tests.integration.transformer_versions import (
     moderation_version,
     ranking_version,
@@ -116,7 +117,7 @@ def _start_transformer(
     env: dict[str, str] | None = None,
 ) -> Transformer:
     """``python -m serving.transformer`` as the supervisor runs it; Triton over gRPC or REST v2."""
-    http_port, grpc_port = find_free_ports(2)
+    http_port, grpc_port = free_ports(2)
     log_path = log_dir / f"transformer-{model}-{http_port}.log"
     predictor = (triton.url.removeprefix("http://"), "v2") if rest_predictor else (triton.grpc_url, "grpc-v2")
     command = [
@@ -190,7 +191,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _index(settings, "visual-search", search_v, 2000, logs),
         _index(settings, "ranking", ranking_v, 260, logs),
     ]
-    http, grpc, metrics = find_free_ports(3)
+    http, grpc, metrics = free_ports(3)
     triton = TritonServer(serve_root, http_port=http, grpc_port=grpc, metrics_port=metrics, settings=settings)
     triton.start()
     processes: list[subprocess.Popen] = []
@@ -211,7 +212,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 settings, triton, logs, "ranking", ranking_v, ("--alias", "champion"), rest_predictor=True
             ),
         }
-        dead_qdrant = {"MODELYARD_QDRANT_URL": f"http://127.0.0.1:{find_free_ports(1)[0]}"}
+        dead_qdrant = {"MODELYARD_QDRANT_URL": f"http://127.0.0.1:{free_ports(1)[0]}"}
         no_qdrant = _start_transformer(
             settings, triton, logs, "visual-search", search_v, search_flags, env=dead_qdrant
         )

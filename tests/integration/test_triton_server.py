@@ -24,9 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 from modelyard.errors import DataError, NotFoundError
+from modelyard.net import free_ports
 from modelyard.settings import Settings
 from serving.triton.repository import TensorSpec, write_model_repository
-from serving.triton.server import TritonServer, find_free_ports
+from serving.triton.server import TritonServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -77,7 +78,7 @@ def write_affine(root: Path, name: str, factor: float, version: int = 1, queue_d
 
 
 def start_server(root: Path, state: Path, **options) -> TritonServer:
-    http, grpc, metrics = find_free_ports(3)
+    http, grpc, metrics = free_ports(3)
     server = TritonServer(
         root,
         http_port=http,

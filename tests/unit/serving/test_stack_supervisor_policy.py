@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from modelyard.errors import UnavailableError, UsageError
-from serving.stack.ports import is_port_free, os_free_ports, plan_ports
+from modelyard.net import free_ports, is_port_free
+from serving.stack.ports import plan_ports
 from serving.stack.restarts import RestartBudget, RestartPolicy
 
 ENDPOINTS = ["triton.http", "triton.grpc", "gateway.http"]
@@ -52,8 +53,8 @@ def test_a_busy_configured_port_is_reported_before_anything_starts() -> None:
             plan_ports(ENDPOINTS, {"gateway.http": busy})
 
 
-def test_os_free_ports_are_distinct() -> None:
-    ports = os_free_ports(20, "127.0.0.1")
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(20, "127.0.0.1")
     assert len(set(ports)) == 20
 
 

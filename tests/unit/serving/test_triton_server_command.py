@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.errors import NotFoundError, UnavailableError, UsageError
+from modelyard.net import free_ports
 from modelyard.settings import Settings
 from serving.triton.installation import (
     TritonInstallation,
@@ -17,7 +18,7 @@ from serving.triton.installation import (
     prepare_backend_directory,
     server_environment,
 )
-from serving.triton.server import TritonServer, build_command, find_free_ports
+from serving.triton.server import TritonServer, build_command
 
 
 def command(**overrides) -> list[str]:
@@ -120,7 +121,7 @@ def test_start_refuses_a_busy_port_before_launching(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        other, metrics = find_free_ports(2)
+        other, metrics = free_ports(2)
         server = TritonServer(
             tmp_path / "repo",
             http_port=port,

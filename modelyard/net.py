@@ -1,0 +1,28 @@
+"""Loopback port helpers shared by the Triton launcher, the stack supervisor and the tests."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the OS says are free right now (all sockets held together: no duplicates)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def is_port_free(host: str, port: int) -> bool:
+    """True when ``port`` on ``host`` can be bound (TIME_WAIT is not "busy")."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
