@@ -74,10 +74,15 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
+UVICORN_PARSER_REFUSAL = b"Invalid HTTP request received."
+
+
 def check_error_body(response: httpx.Response | schemathesis.Response) -> None:
     """A refusal (4xx/5xx) is JSON with a string ``error`` field."""
     if response.status_code < 400:
         return
+    if response.status_code == 400 and response.content == UVICORN_PARSER_REFUSAL:
+        return  # a header no HTTP parser accepts: uvicorn refuses it before the app runs
     body = json.loads(response.content)
     assert isinstance(body, dict) and isinstance(body.get("error"), str), (response.status_code, body)
 
