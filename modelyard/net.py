@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 
@@ -26,3 +27,15 @@ def is_port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def client_host(bind_host: str) -> str:
+    """Where a client on this machine reaches a server bound to ``bind_host``: a server bound to
+    every interface (unspecified address, or empty) is reached on loopback."""
+    if not bind_host:
+        return "127.0.0.1"
+    try:
+        unspecified = ipaddress.ip_address(bind_host).is_unspecified
+    except ValueError:  # a host name
+        return bind_host
+    return "127.0.0.1" if unspecified else bind_host

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     """Torch device for training and embedding: ``auto`` uses CUDA when present."""
 
     host: str = "127.0.0.1"
-    """Address every local server binds. Set ``0.0.0.0`` only inside a container."""
+    """Address every local server binds. Bind all interfaces only inside a container."""
 
     gateway_port: int = Field(8080, ge=1, le=65535)
     """The gateway: the single entry point for API queries."""

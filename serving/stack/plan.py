@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelyard.errors import DataError, NotFoundError, UsageError
 from modelyard.logs import event
+from modelyard.net import client_host
 from modelyard.registry import Registry, ResolvedVersion
 from modelyard.settings import Settings
 from serving.stack.ports import plan_ports
@@ -150,7 +151,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
 
 
 def client_url(host: str, port: int) -> str:
-    return f"http://{_client_host(host)}:{port}"
+    return f"http://{client_host(host)}:{port}"
 
 
 def _triton_spec(
@@ -203,7 +204,7 @@ def _transformer_spec(
         sys.executable, "-m", "serving.transformer",
         "--model_name", model.name,
         "--version", str(model.resolved.version),
-        "--predictor_host", f"{_client_host(settings.host)}:{ports[f'{TRITON}.grpc']}",
+        "--predictor_host", f"{client_host(settings.host)}:{ports[f'{TRITON}.grpc']}",
         "--predictor_protocol", PREDICTOR_PROTOCOL,
         "--http_port", str(http),
         "--grpc_port", str(grpc),
@@ -250,7 +251,3 @@ def _gateway_spec(
         env=env,
         grace_s=settings.drain_timeout_s + GATEWAY_EXTRA_GRACE_S,
     )
-
-
-def _client_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host

@@ -1,8 +1,8 @@
 """kserve's ModelServer, bound to one host instead of every interface.
 
-kserve 0.21 hard-codes ``0.0.0.0`` for REST (``uvicorn.Config(host=...)`` in ``RESTServer``)
+kserve 0.21 hard-codes the all-interfaces address for REST (``uvicorn.Config(host=...)`` in ``RESTServer``)
 and ``[::]`` for gRPC (``GRPCServer.start``) and has no option for either. The platform binds
-``settings.host`` (127.0.0.1 unless a container sets ``MODELYARD_HOST=0.0.0.0``), so this
+``settings.host`` (127.0.0.1 unless a container sets ``MODELYARD_HOST`` to all interfaces), so this
 subclass changes exactly those two addresses and nothing else: ``start`` is kserve's
 single-process start with the REST config's host set, and ``HostGRPCServer.start`` is kserve's
 gRPC start with the listen address built from the host. One REST process only: kserve's

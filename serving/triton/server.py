@@ -23,7 +23,7 @@ from typing import Literal
 
 from modelyard.errors import DataError, NotFoundError, UnavailableError, UsageError
 from modelyard.logs import event
-from modelyard.net import is_port_free
+from modelyard.net import client_host, is_port_free
 from modelyard.settings import Settings, get_settings
 from serving.triton.installation import (
     TritonInstallation,
@@ -120,16 +120,16 @@ class TritonServer:
     @property
     def url(self) -> str:
         """HTTP/REST (KServe v2 protocol) base URL."""
-        return f"http://{_client_host(self.host)}:{self.http_port}"
+        return f"http://{client_host(self.host)}:{self.http_port}"
 
     @property
     def grpc_url(self) -> str:
         """``host:port`` for ``tritonclient.grpc``."""
-        return f"{_client_host(self.host)}:{self.grpc_port}"
+        return f"{client_host(self.host)}:{self.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{_client_host(self.host)}:{self.metrics_port}/metrics"
+        return f"http://{client_host(self.host)}:{self.metrics_port}/metrics"
 
     @property
     def pid(self) -> int | None:
@@ -308,10 +308,6 @@ def _kill_leftover_group(pgid: int) -> None:
     """Stubs normally exit with the server; make sure none outlives it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-
-
-def _client_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
 def _log_lines(path: Path) -> list[str]:
