@@ -10,7 +10,6 @@ folder, so engines are cached per root for the whole process.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import qdrant_edge as edge
 from embeddings.errors import CollectionNotFoundError, StoreUnavailableError
 from embeddings.filters import Condition, Match, MatchAny, Range
 from embeddings.records import IndexSpec, PayloadSchema, SearchHit
+from modelyard.fsutil import write_text_atomically
 
 _DISTANCES = {"cosine": edge.Distance.Cosine, "dot": edge.Distance.Dot, "euclid": edge.Distance.Euclid}
 _SCHEMAS = {
@@ -39,9 +39,7 @@ _engines_lock = threading.Lock()
 
 
 def write_json_atomically(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(value, indent=1, sort_keys=True))
 
 
 def to_filter(conditions: Sequence[Condition], exclude_ids: Sequence[int]) -> edge.Filter | None:

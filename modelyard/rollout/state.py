@@ -8,7 +8,6 @@ stale entry is dropped instead of sending traffic to ports that now belong to no
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Literal
@@ -16,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelyard.errors import DataError
+from modelyard.fsutil import write_text_atomically
 
 SCHEMA_VERSION = 1
 ROLLOUTS_FILE = "rollouts.json"
@@ -133,14 +133,8 @@ def write_rollouts(path: Path, rollouts: dict[str, Rollout]) -> None:
 
 
 def write_json_atomically(path: Path, text: str) -> None:
-    """Write beside, fsync, then rename: a crash leaves the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with staging.open("w") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, path)
+    """A JSON document, newline-terminated, written crash-safely."""
+    write_text_atomically(path, text + "\n")
 
 
 def read_rollouts(path: Path) -> dict[str, Rollout]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.errors import DataError, UsageError
+from modelyard.fsutil import write_text_atomically
 
 MODEL_REPOSITORY = "model_repository"
 CONFIG_FILE = "config.pbtxt"
@@ -117,7 +118,7 @@ def _install_model(model_dir: Path, name: str, versions: list[VersionArtifacts])
         shutil.rmtree(stale)
     newest = versions[-1].model_repository / name / CONFIG_FILE
     config = with_version_policy(newest.read_text(), [a.version for a in versions])
-    _write_atomically(model_dir / CONFIG_FILE, config)
+    write_text_atomically(model_dir / CONFIG_FILE, config)
 
 
 def _replace_dir(source: Path, target: Path) -> None:
@@ -131,12 +132,6 @@ def _replace_dir(source: Path, target: Path) -> None:
         os.replace(target, retired)
     os.replace(staging, target)
     shutil.rmtree(retired, ignore_errors=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(text)
-    os.replace(staging, path)
 
 
 def _find_block(text: str, field: str) -> str | None:

@@ -6,13 +6,13 @@ Written by the supervisor on every change (atomically); read by ``yard serve sta
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
 from modelyard.errors import NotFoundError
+from modelyard.fsutil import write_text_atomically
 from modelyard.settings import Settings
 
 SCHEMA_VERSION = 1
@@ -83,11 +83,8 @@ def state_path(settings: Settings) -> Path:
 
 
 def write_state(path: Path, state: StackState) -> None:
-    """Write beside, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(state.model_dump_json(indent=2) + "\n")
-    os.replace(staging, path)
+    """Readers (``yard serve status``, ``yard query``) never see half a file."""
+    write_text_atomically(path, state.model_dump_json(indent=2) + "\n")
 
 
 def read_state(settings: Settings) -> StackState:
