@@ -15,6 +15,7 @@ the servers', which every side-by-side comparison shares equally.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -97,18 +98,20 @@ def run_load(
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
     warmup: int = 0,
+    stop: threading.Event | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> LoadResult:
-    """Run the load until ``duration_s`` has passed or ``total`` requests were answered (at least one of
-    the two must be set). ``warmup`` requests go first, one caller at a time, and are not recorded.
-    ``transport`` replaces the network (e.g. ``httpx.ASGITransport`` for an in-process app)."""
-    if duration_s is None and total is None:
-        raise ValueError("run_load needs duration_s or total")
+    """Run the load until ``duration_s`` has passed, ``total`` requests were answered or ``stop`` is set
+    (from another thread: load in the background while a test acts). ``warmup`` requests go first, one
+    caller at a time, and are not recorded. ``transport`` replaces the network (e.g.
+    ``httpx.ASGITransport`` for an in-process app)."""
+    if duration_s is None and total is None and stop is None:
+        raise ValueError("run_load needs duration_s, total or stop")
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     client = httpx.AsyncClient(
         base_url=base_url, headers=dict(headers or {}), timeout=timeout_s, limits=limits, transport=transport
     )
-    return asyncio.run(_run(client, make_request, concurrency, duration_s, total, warmup))
+    return asyncio.run(_run(client, make_request, concurrency, duration_s, total, warmup, stop))
 
 
 async def _run(
@@ -118,6 +121,7 @@ async def _run(
     duration_s: float | None,
     total: int | None,
     warmup: int,
+    stop: threading.Event | None,
 ) -> LoadResult:
     async with client:
         for index in range(warmup):
@@ -130,7 +134,11 @@ async def _run(
 
         async def caller() -> None:
             nonlocal issued
-            while time.perf_counter() < deadline and (total is None or issued < total):
+            while (
+                time.perf_counter() < deadline
+                and (total is None or issued < total)
+                and not (stop is not None and stop.is_set())
+            ):
                 index = issued
                 issued += 1
                 sent = time.perf_counter()

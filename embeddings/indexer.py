@@ -25,8 +25,14 @@ def source_for(model: str) -> type[Source]:
     return SOURCES[model]
 
 
-def index_source(store: VectorStore, source: Source, version: int, spec: IndexSpec = IndexSpec()) -> str:
-    """Build ``<model>__v<version>`` from ``source`` and make it live; returns the collection."""
+def index_source(
+    store: VectorStore,
+    source: Source,
+    version: int,
+    spec: IndexSpec = IndexSpec(),
+    make_live: bool = True,
+) -> str:
+    """Build ``<model>__v<version>`` from ``source`` and (by default) make it live; returns the collection."""
     return store.build_version(
         source.model,
         version,
@@ -35,11 +41,17 @@ def index_source(store: VectorStore, source: Source, version: int, spec: IndexSp
         total=source.total,
         spec=spec,
         payload_indexes=source.payload_indexes,
+        make_live=make_live,
     )
 
 
 def index_model(
-    settings: Settings, model: str, ref: str, store: VectorStore | None = None, limit: int | None = None
+    settings: Settings,
+    model: str,
+    ref: str,
+    store: VectorStore | None = None,
+    limit: int | None = None,
+    make_live: bool = True,
 ) -> str:
     """Index the registered version ``ref`` (``<registered name>@alias`` or ``<name>/N``) of ``model``."""
     from modelyard.registry import Registry
@@ -51,4 +63,5 @@ def index_model(
         artifacts = registry.download(resolved.uri, Path(tmp))
         source = source_type(artifacts, settings, limit=limit)
         event(log, "indexing", model=model, version=resolved.version, points=source.total)
-        return index_source(store or VectorStore.from_settings(settings), source, resolved.version)
+        store = store or VectorStore.from_settings(settings)
+        return index_source(store, source, resolved.version, make_live=make_live)

@@ -88,8 +88,10 @@ class VectorStore:
         spec: IndexSpec = IndexSpec(),
         payload_indexes: dict[str, PayloadSchema] | None = None,
         progress: bool = True,
+        make_live: bool = True,
     ) -> str:
-        """Index ``batches`` into ``<model>__v<version>``, verify it, then make it live.
+        """Index ``batches`` into ``<model>__v<version>``, verify it, then make it live (unless
+        ``make_live`` is False: a canary searches its own collection, promote moves the alias).
 
         Idempotent and resumable: ids are the caller's (deterministic), ids already present
         are skipped, and a version already complete is only re-verified and made live.
@@ -109,7 +111,8 @@ class VectorStore:
             self.engine.finish(name)
             self._verify_or_drop(name, total, samples)
             self.engine.update_metadata(name, {"complete": True, "points": self.engine.count(name)})
-        self.switch_alias(model, version)
+        if make_live:
+            self.switch_alias(model, version)
         return name
 
     def _open_for_build(
@@ -241,6 +244,15 @@ class VectorStore:
         parsed = parse_collection_name(target) if target else None
         return parsed[1] if parsed else None
 
+    def complete_points(self, model: str, version: int) -> int | None:
+        """Points of ``version``'s collection if its build completed, else None. Reads the recorded
+        metadata only, never the shard, whose lock a serving transformer may hold."""
+        name = collection_name(model, version)
+        if name not in self.engine.names():
+            return None
+        metadata = self.engine.metadata(name)
+        return int(metadata["points"]) if metadata.get("complete") else None
+
     def collections(self, model: str) -> list[CollectionInfo]:
         """Every version of ``model`` present, oldest first."""
         live = self.engine.aliases().get(validate_model(model))
@@ -256,7 +268,8 @@ class VectorStore:
                     model=model,
                     version=parsed[1],
                     dim=metadata["dim"],
-                    points=self.engine.count(name),
+                    # a complete build's count is recorded: no shard opened (a server may hold it)
+                    points=metadata["points"] if metadata.get("complete") else self.engine.count(name),
                     complete=bool(metadata.get("complete")),
                     live=name == live,
                     created=metadata.get("created", ""),

@@ -21,9 +21,15 @@ def index(
     version: int | None = typer.Option(None, "--version", min=1, help="registry version to index"),
     keep: int = typer.Option(3, "--keep", min=1, help="versions kept for rollback; older ones are deleted"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="index only the first N rows (smoke runs)"),
+    switch: bool = typer.Option(
+        True, "--switch/--no-switch", help="make it live; --no-switch builds a canary's collection"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Index MODEL's version (default: its champion), switch its alias, then garbage-collect."""
+    """Index MODEL's version (default: its champion), switch its alias, then garbage-collect.
+
+    With --no-switch the alias and older collections stay as they are (``yard rollout start`` builds
+    a candidate's collection this way; promote switches)."""
     from embeddings import VectorStore
     from embeddings.indexer import index_model
 
@@ -32,8 +38,8 @@ def index(
     ref = f"{model}/{version}" if version else f"{model}@{alias or 'champion'}"
     settings = get_settings()
     store = VectorStore.from_settings(settings)
-    collection = index_model(settings, model, ref, store, limit=limit)
-    deleted = store.gc(model, keep=keep)
+    collection = index_model(settings, model, ref, store, limit=limit, make_live=switch)
+    deleted = store.gc(model, keep=keep) if switch else []
     result = {
         "model": model,
         "ref": ref,
@@ -45,5 +51,6 @@ def index(
         emit_json(result)
     else:
         console.print(
-            f"[green]indexed[/] {ref} -> {collection} (live); deleted: {', '.join(deleted) or 'none'}"
+            f"[green]indexed[/] {ref} -> {collection} ({'live' if switch else 'not live'}); "
+            f"deleted: {', '.join(deleted) or 'none'}"
         )

@@ -57,8 +57,7 @@ def switch_embeddings(settings: Settings, model: str, version: int) -> str | Non
     if model not in SOURCES:
         return None
     store = VectorStore.from_settings(settings)
-    built = {info.version for info in store.collections(model) if info.complete}
-    if version in built:
+    if store.complete_points(model, version) is not None:
         store.switch_alias(model, version)
         action = "switched"
     else:

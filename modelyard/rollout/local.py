@@ -62,8 +62,8 @@ class LocalRollouts:
         self.admin = admin
         self.registry = registry
         self.retire = retire
-        """Called with (model, canary version, versions still routed) once a rolled-back canary
-        has no traffic left."""
+        """Called with (model, version, versions still routed) once a rolled-back canary, or a
+        promoted version rolled back, has no traffic left."""
 
     def start(
         self,
@@ -122,17 +122,18 @@ class LocalRollouts:
             spec = RolloutSpec(
                 stable=current.stable, previous=current.previous, phase="rolled_back", reason=reason
             )
+            dropped = current.canary
         elif current.phase == "promoted" and current.previous is not None:
             self.registry.rollback(model)
             switch_embeddings(self.settings, model, int(current.previous.version))
             spec = RolloutSpec(stable=current.previous, phase="rolled_back", reason=reason)
+            dropped = current.stable
         else:
             raise UsageError(
                 f"{model} has nothing to roll back (phase {current.phase})", hint="yard rollout status"
             )
         rollout = self.admin.put(model, spec)
-        if current.canary is not None:
-            self.retire(model, int(current.canary.version), routed_versions(rollout))
+        self.retire(model, int(dropped.version), routed_versions(rollout))
         event(
             log,
             "rollout_rolled_back",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -56,6 +58,7 @@ def launch_candidate(settings: Settings, model: str, version: int, keep: list[in
         return known.url
     registry = Registry(settings)
     artifacts = _artifacts(settings, registry, model, [*keep, version])
+    _index_candidate(settings, model, version)
     _serve_in_triton(settings, state, artifacts)
     resolved = registry.resolve(f"{model}/{version}")
     child = _start_transformer(settings, state, ServedModel(resolved, artifacts[-1]))
@@ -95,6 +98,29 @@ def stop_all_candidates(settings: Settings) -> list[str]:
     if _path(settings).is_file():
         _write(settings, {})
     return stopped
+
+
+def _index_candidate(settings: Settings, model: str, version: int) -> None:
+    """Build the candidate's own collection (as many catalogue rows as the live one holds), leaving
+    the alias on stable. A child process does it: exiting releases the embedded store's lock before
+    the candidate's transformer opens the collection."""
+    from embeddings import VectorStore
+    from embeddings.sources import SOURCES
+
+    store = VectorStore.from_settings(settings)
+    if model not in SOURCES or store.complete_points(model, version) is not None:
+        return
+    live = store.live_version(model)
+    limit = store.complete_points(model, live) if live is not None else None
+    command = [str(Path(sys.executable).parent / "yard"), "index", model, "--version", str(version)]
+    command += ["--no-switch", *(["--limit", str(limit)] if limit else [])]
+    event(log, "candidate_indexing", model=model, version=version, limit=limit)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DataError(
+            f"indexing {model} version {version} for the canary failed: {done.stderr.strip()[-400:]}",
+            hint=f"run it by hand to see why: {' '.join(command)}",
+        )
 
 
 def _key(model: str, version: int) -> str:

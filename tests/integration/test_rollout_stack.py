@@ -1,6 +1,7 @@
-"""A canary on the real stack: a second moderation version trained and registered, Triton
-loading it next to the champion (explicit model control), a second real KServe transformer,
-and the real gateway splitting users between the two versions.
+"""Canaries on the real stack: a second version trained and registered, Triton loading it next
+to the champion (explicit model control), a second real KServe transformer, and the real gateway
+splitting users between the two versions. For visual-search also the candidate's own Qdrant
+collection, and promote / rollback moving the MLflow aliases and the Qdrant alias, all under load.
 
 Runs before test_stack.py (file order) and leaves the stack as it found it: the rollout is
 rolled back, the candidate transformer stopped and its version unloaded.
@@ -12,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +21,9 @@ import httpx
 import pytest
 from rich.console import Console
 
+from bench.load import LoadResult, Request, run_load
+from embeddings.engines.edge import EdgeEngine
+from embeddings.naming import collection_name
 from modelyard.registry import Registry
 from serving.stack.client import read_api_key
 
@@ -33,6 +38,7 @@ def yard(settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "MODELYARD_STATE_DIR": str(settings.state_dir),
+        "MODELYARD_FASHION_MNIST_SOURCE": str(settings.fashion_mnist_source),
         "MODELYARD_SPAMASSASSIN_SOURCE": str(settings.spamassassin_source),
         "MODELYARD_DEVICE": "cpu",
         "MODELYARD_LOG_FORMAT": "json",
@@ -41,15 +47,50 @@ def yard(settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
-def versions_seen(gateway_url: str, key: str) -> Counter:
+def versions_seen(gateway_url: str, key: str, model: str = MODEL) -> Counter:
     seen: Counter = Counter()
     with httpx.Client(base_url=gateway_url, headers={"x-api-key": key}, timeout=60) as client:
         for user in USERS:
-            body = {"instances": [{"text": f"Win a free cruise now, {user}!"}]}
-            answer = client.post(f"/v1/models/{MODEL}:predict", json=body, headers={"x-user-id": user})
+            answer = client.post(
+                f"/v1/models/{model}:predict", json=body_for(model, user), headers={"x-user-id": user}
+            )
             assert answer.status_code == 200, answer.text
             seen[answer.headers["x-modelyard-version"]] += 1
     return seen
+
+
+def body_for(model: str, user: str) -> dict:
+    if model == "visual-search":  # "more like this": catalogue ids exist in every version's collection
+        return {"instances": [{"id": int(user.rsplit("-", 1)[1])}], "k": 5}
+    return {"instances": [{"text": f"Win a free cruise now, {user}!"}]}
+
+
+class BackgroundLoad:
+    """Concurrent users on the gateway for as long as the ``with`` block runs."""
+
+    def __init__(self, gateway_url: str, key: str, model: str) -> None:
+        self.stop = threading.Event()
+        self.result: LoadResult | None = None
+
+        def make(i: int) -> Request:
+            user = USERS[i % len(USERS)]
+            path = f"/v1/models/{model}:predict"
+            return Request("POST", path, json=body_for(model, user), headers={"x-user-id": user})
+
+        def run() -> None:
+            self.result = run_load(
+                gateway_url, make, 4, headers={"x-api-key": key}, stop=self.stop, duration_s=900
+            )
+
+        self.thread = threading.Thread(target=run, daemon=True)
+
+    def __enter__(self) -> BackgroundLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=120)
 
 
 def test_canary_of_a_real_second_version_then_rollback(served_stack) -> None:
@@ -82,5 +123,55 @@ def test_canary_of_a_real_second_version_then_rollback(served_stack) -> None:
     rolled_back = yard(settings, "rollback", MODEL, "--reason", "integration test")
     assert rolled_back.returncode == 0, rolled_back.stderr
     assert versions_seen(state.gateway_url, key) == Counter({str(champion): len(USERS)})
+    candidates = json.loads((settings.state_dir / "serving" / "candidates.json").read_text())
+    assert candidates["candidates"] == {}
+
+
+def test_visual_search_canary_promote_and_rollback_move_the_qdrant_alias_with_zero_failures(
+    served_stack,
+) -> None:
+    """The candidate gets its own collection before traffic moves (alias untouched); promote moves
+    the registry and Qdrant aliases, rollback moves both back and retires the candidate's process.
+    Four users query all along: not one request fails."""
+    from training.cluster import ray_session
+    from training.runner import TrainOptions, train
+
+    model = "visual-search"
+    settings, state, untrained = served_stack
+    if model in untrained:
+        pytest.skip(f"{model} is not served: {untrained[model]}")
+    champion = state.models[model].version
+    with ray_session(settings):
+        train(model, TrainOptions(smoke=True), settings, Console(quiet=True))
+    registry = Registry(settings)
+    candidate = registry.versions(model)[-1].version
+    key = read_api_key(settings)
+
+    def live_collection() -> str:
+        """The Qdrant alias as the stack's embedded store has it on disk now (a new engine reads it)."""
+        return EdgeEngine(settings.qdrant_path / "edge").aliases()[model]
+
+    with BackgroundLoad(state.gateway_url, key, model) as load:
+        started = yard(
+            settings, "start", model, "--version", str(candidate), "--percent", "50", "--ready-timeout", "300"
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert live_collection() == collection_name(model, champion)
+        assert set(versions_seen(state.gateway_url, key, model)) == {str(champion), str(candidate)}
+
+        promoted = yard(settings, "promote", model, "--json")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert json.loads(promoted.stdout)["embeddings"] == "switched"  # built at start, not now
+        assert live_collection() == collection_name(model, candidate)
+        assert registry.resolve(f"{model}@champion").version == candidate
+        assert versions_seen(state.gateway_url, key, model) == Counter({str(candidate): len(USERS)})
+
+        rolled_back = yard(settings, "rollback", model, "--reason", "integration test")
+        assert rolled_back.returncode == 0, rolled_back.stdout + rolled_back.stderr
+        assert live_collection() == collection_name(model, champion)
+        assert registry.resolve(f"{model}@champion").version == champion
+        assert versions_seen(state.gateway_url, key, model) == Counter({str(champion): len(USERS)})
+    assert load.result is not None and load.result.requests > 50
+    assert load.result.errors == 0, load.result.failures
     candidates = json.loads((settings.state_dir / "serving" / "candidates.json").read_text())
     assert candidates["candidates"] == {}

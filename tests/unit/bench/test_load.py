@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -48,6 +50,20 @@ def test_warmup_is_not_recorded_and_windows_split_a_timed_run() -> None:
     assert sum(w.requests for w in windows) <= result.requests
 
 
+def test_a_background_run_ends_when_its_stop_event_is_set() -> None:
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    result = run_load(
+        "http://app",
+        lambda i: Request("POST", "/echo", json={"i": i}),
+        concurrency=2,
+        stop=stop,
+        transport=httpx.ASGITransport(APP),
+    )
+    assert result.requests > 0 and 0.25 < result.elapsed_s < 5
+
+
 def test_a_run_needs_a_bound() -> None:
-    with pytest.raises(ValueError, match="duration_s or total"):
+    with pytest.raises(ValueError, match="duration_s, total or stop"):
         run_load("http://app", lambda i: Request("GET", "/"), concurrency=1)
