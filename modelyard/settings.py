@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     experiment_prefix: str = "modelyard"
     """MLflow experiments are named ``<prefix>/<model>``."""
 
+    model_store_uri: str | None = None
+    """Where each registered version's Triton repository is published for KServe, as
+    ``<store>/<model>/<version>/`` (``s3://bucket/prefix``, ``gs://bucket/prefix`` or
+    ``file:///abs/path``; s3 honours ``MLFLOW_S3_ENDPOINT_URL`` and ``AWS_*``). Unset: training
+    publishes nothing, and ``yard rollout --target k8s`` needs ``--model-store``."""
+
     qdrant_url: str | None = None
     """Qdrant server URL (e.g. ``http://127.0.0.1:6333``). Unset: Qdrant local mode under
     ``qdrant_path``."""

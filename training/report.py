@@ -41,6 +41,10 @@ def print_outcome(console: Console, outcome: TrainOutcome) -> None:
         f"{outcome.model} v{outcome.version}  run {outcome.run_id}  {outcome.epochs} epochs{resumed}  "
         f"train {outcome.train_seconds:.0f}s  total {outcome.total_seconds:.0f}s"
     )
+    if outcome.storage_uri:
+        console.print(
+            f"published to {outcome.storage_uri} (models.{outcome.model}.storageUri)", highlight=False
+        )
 
 
 def outcome_json(outcome: TrainOutcome) -> dict[str, Any]:

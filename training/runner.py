@@ -2,7 +2,8 @@
 
 ``fit`` is the Ray part (shared with ``yard tune``); ``train`` adds the driver part: evaluation,
 baseline, TorchScript/Triton export, an MLflow run with per-epoch metrics and the version folder,
-registration, and the promotion gate against the current champion.
+registration, the promotion gate against the current champion and, when ``model_store_uri`` is
+set, publishing the version's Triton repository where KServe reads it.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class TrainOutcome:
     train_seconds: float
     total_seconds: float
     artifacts: list[str]
+    storage_uri: str | None = None
+    """Where the version's Triton repository was published (None: no model store is set)."""
 
 
 def resolve_config(task: TrainTask, options: TrainOptions) -> dict[str, Any]:
@@ -256,15 +259,19 @@ def driver_device(settings: Settings) -> torch.device:
 
 
 def train(model_name: str, options: TrainOptions, settings: Settings, console: Console) -> TrainOutcome:
-    """``yard train <model>``: Ray training, then evaluation, export, MLflow version and gate.
+    """``yard train <model>``: Ray training, then evaluation, export, MLflow version, gate and
+    publishing to the model store (checked first, so a wrong store fails before training).
 
     Ray must be up (see ``training.cluster.ray_session``).
     """
+    from modelyard.registry import Registry, probe_store, publish_version
     from training.versioning import version_and_gate
 
     started = time.monotonic()
     task = get_task(model_name)
     config = resolve_config(task, options)
+    if settings.model_store_uri:
+        probe_store(settings.model_store_uri)
     with console.status(f"{task.name}: preparing data"):
         data = task.prepare(settings, options.smoke)
     trained = fit(task, data, config, options, settings, console)
@@ -273,7 +280,10 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
     with console.status(f"{task.name}: evaluating on {device}"):
         evaluation = task.evaluate(trained.model.to(device), data, config)
         baseline = task.baseline(data)
-    with console.status(f"{task.name}: exporting and versioning"), tempfile.TemporaryDirectory() as tmp:
+    with (
+        console.status(f"{task.name}: exporting and versioning") as status,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         version_dir = Path(tmp)
         exported, preprocessing = task.export(trained.model.cpu(), data, config)
         write_version(
@@ -297,6 +307,13 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
         versioned = version_and_gate(
             task, data, trained, evaluation, baseline, version_dir, options, settings
         )
+        storage_uri = None
+        if settings.model_store_uri:  # a failure raises; the version stays registered and gated
+            number = versioned.version.version
+            status.update(f"{task.name}: publishing v{number} to {settings.model_store_uri}")
+            storage_uri = publish_version(
+                Registry(settings), task.name, number, settings.model_store_uri, version_dir
+            )
     return TrainOutcome(
         model=task.name,
         version=versioned.version.version,
@@ -314,6 +331,7 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
         train_seconds=round(trained.seconds, 1),
         total_seconds=round(time.monotonic() - started, 1),
         artifacts=artifacts,
+        storage_uri=storage_uri,
     )
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End to end on a bootstrapped cluster (make kind-up images):
-#   1. install the chart without serving; the three RayJobs train and publish each model's
-#      Triton repository to s3://modelyard-models/<model>/1 (MODELYARD_MODEL_STORE_URI)
-#   2. enable serving, wait for the InferenceServices, query each through its transformer
-#      and once through the gateway
-#   3. canary: patch a second ranking predictor taking 20% of traffic, query, roll back
+#   1. install the chart without serving; the three RayJobs train, register and publish each
+#      new version's Triton repository to <store>/<model>/<version> (MODELYARD_MODEL_STORE_URI,
+#      default s3://modelyard-models) and tag the version with that URI
+#   2. read each champion's published URI from MLflow, enable serving with those storageUris,
+#      wait for the InferenceServices, query each through its transformer and the gateway
+#   3. canary: patch a second ranking predictor (the same published folder) taking 20% of
+#      traffic, query, roll back
 set -euo pipefail
 
 NAMESPACE="${NAMESPACE:-modelyard}"
@@ -25,6 +27,17 @@ port_forward() {  # port_forward SERVICE LOCAL:REMOTE; waits until the local por
   echo "port-forward to $1 did not come up" >&2; return 1
 }
 
+published_uri() {  # published_uri MODEL: the storageUri training recorded on MODEL's champion
+  local champion
+  champion="$(curl -sf "http://127.0.0.1:15000/api/2.0/mlflow/registered-models/alias?name=$1&alias=champion")" ||
+    { echo "$1 has no champion in MLflow: did its RayJob register a version?" >&2; return 1; }
+  python3 -c 'import json, sys
+tags = {t["key"]: t["value"] for t in json.load(sys.stdin)["model_version"].get("tags", [])}
+if "modelyard.storage_uri" not in tags:
+    sys.exit(f"{sys.argv[1]}: its champion was never published (yard registry publish {sys.argv[1]})")
+print(tags["modelyard.storage_uri"])' "$1" <<<"$champion"
+}
+
 infer() {  # infer LOCAL_PORT MODEL: one KServe v2 request from requests/MODEL.json
   curl -sf -H 'Content-Type: application/json' --data @"$here/requests/$2.json" \
     "http://127.0.0.1:$1/v2/models/$2/infer"
@@ -37,8 +50,16 @@ for m in "${models[@]}"; do
     --for=jsonpath='{.status.jobStatus}'=SUCCEEDED --timeout=60m
 done
 
-echo "== 2. serving"
-helm "${helm_args[@]}" --wait --timeout 15m
+echo "== 2. serving the champions training published"
+port_forward "$full-mlflow" 15000:5000
+declare -A published
+serving_args=()
+for m in "${models[@]}"; do
+  published[$m]="$(published_uri "$m")"
+  echo "-- $m: ${published[$m]}"
+  serving_args+=(--set "models.$m.storageUri=${published[$m]}")
+done
+helm "${helm_args[@]}" "${serving_args[@]}" --wait --timeout 15m
 kubectl -n "$NAMESPACE" wait inferenceservice --all --for=condition=Ready --timeout=15m
 port=18080
 for m in "${models[@]}"; do
@@ -51,11 +72,11 @@ port_forward "$full-gateway" 18180:8080
 curl -sf -H "X-API-Key: $api_key" http://127.0.0.1:18180/v2/health/ready
 echo
 
-echo "== 3. canary: ranking v2 (same artifact) at 20%"
+echo "== 3. canary: ranking v2 (the same published folder) at 20%"
 kubectl -n "$NAMESPACE" patch inferenceservice ranking --type merge -p "$(cat <<JSON
 {"spec": {"canary": [{"trafficPercent": 20, "predictor": {"name": "v2", "model": {
   "name": "kserve-container", "modelFormat": {"name": "triton"},
-  "runtime": "$full-triton", "storageUri": "s3://modelyard-models/ranking/1"}}}]}}
+  "runtime": "$full-triton", "storageUri": "${published[ranking]}"}}}]}}
 JSON
 )"
 kubectl -n "$NAMESPACE" wait inferenceservice ranking --for=condition=Ready --timeout=10m

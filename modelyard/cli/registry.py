@@ -1,4 +1,5 @@
-"""``yard registry``: inspect model versions and move the champion/challenger/previous aliases."""
+"""``yard registry``: inspect model versions, move the champion/challenger/previous aliases, and
+publish a version's Triton repository to the model store KServe reads."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.output import console, emit_json
+from modelyard.errors import UsageError
+from modelyard.settings import get_settings
 
 if TYPE_CHECKING:
     from modelyard.registry import AliasMove, Registry
@@ -86,13 +89,15 @@ def _lineage_text(tags: dict[str, str]) -> str:
         GIT_DIRTY_TAG,
         PACKAGE_VERSION_TAG,
     )
+    from modelyard.registry.publish import STORAGE_URI_TAG
 
     commit = tags.get(GIT_COMMIT_TAG, "?")[:12]
     dirty = " (dirty)" if tags.get(GIT_DIRTY_TAG) == "true" else ""
+    published = f"\npublished {tags[STORAGE_URI_TAG]}" if STORAGE_URI_TAG in tags else ""
     return (
         f"data {tags.get(DATASET_DIGEST_TAG, '?')}\n"
         f"git {commit}{dirty}\n"
-        f"modelyard {tags.get(PACKAGE_VERSION_TAG, '?')}"
+        f"modelyard {tags.get(PACKAGE_VERSION_TAG, '?')}{published}"
     )
 
 
@@ -137,3 +142,32 @@ def promote(name: str = typer.Argument(..., help="Registered model name.")) -> N
 def rollback(name: str = typer.Argument(..., help="Registered model name.")) -> None:
     """Make the previous champion of NAME champion again; the demoted version loses its alias."""
     _print_move(_registry().rollback(name))
+
+
+@app.command()
+def publish(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: int | None = typer.Option(None, "--version", min=1, help="Version number [default: champion]."),
+    alias_name: str | None = typer.Option(None, "--alias", help="Publish the version behind this alias."),
+    model_store: str | None = typer.Option(
+        None, "--model-store", help="Store URI [default: MODELYARD_MODEL_STORE_URI]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Copy a version's Triton repository to <store>/NAME/<version>/, the folder KServe serves;
+    prints the URI to put in the chart's models.NAME.storageUri. Safe to repeat."""
+    from modelyard.registry import publish_version, resolve_store
+
+    if version is not None and alias_name is not None:
+        raise UsageError("give --version or --alias, not both", hint="e.g. --alias champion")
+    store = resolve_store(model_store, get_settings())
+    registry = _registry()
+    ref = f"{name}/{version}" if version is not None else f"{name}@{alias_name}" if alias_name else name
+    resolved = registry.resolve(ref)
+    with console.status(f"publishing {name} v{resolved.version} to {store}"):
+        uri = publish_version(registry, name, resolved.version, store)
+    if as_json:
+        emit_json({"model": name, "version": resolved.version, "storage_uri": uri})
+        return
+    console.print(f"published {name} v{resolved.version} to {uri}", highlight=False)
+    console.print(f"serve it with: --set models.{name}.storageUri={uri}", highlight=False, soft_wrap=True)

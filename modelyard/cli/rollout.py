@@ -27,7 +27,6 @@ app = typer.Typer(
     help="Canary and shadow rollouts: start, watch, step, promote, roll back.",
     no_args_is_help=True,
 )
-DEFAULT_MODEL_STORE = "s3://modelyard-models"
 
 
 class AutoRollback(ModelyardError):
@@ -53,10 +52,9 @@ NAMESPACE = typer.Option("modelyard", "--namespace", "-n", help="k8s: namespace 
 MODE = typer.Option(None, "--mode", help="k8s: KServe deployment mode [default: the object's annotation].")
 GATEWAY = typer.Option(None, "--gateway", help="local: gateway URL [default: from stack.json].")
 MODEL_STORE = typer.Option(
-    DEFAULT_MODEL_STORE,
+    None,
     "--model-store",
-    envvar="MODELYARD_MODEL_STORE_URI",
-    help="k8s: where versions live, <store>/<model>/<version> (the chart's s3.buckets.models).",
+    help="k8s: where versions are published, <store>/<model>/<version> [default: MODELYARD_MODEL_STORE_URI].",
 )
 AS_JSON = typer.Option(False, "--json", help="Print JSON.")
 
@@ -93,10 +91,13 @@ def _local(gateway: str | None) -> LocalRollouts:
     return LocalRollouts(settings, admin, registry, partial(retire_candidate, settings))
 
 
-def _kube(namespace: str, mode: KubeMode | None, model_store: str) -> KubeRollouts:
+def _kube(namespace: str, mode: KubeMode | None, model_store: str | None) -> KubeRollouts:
+    """The store comes from settings unless --model-store overrides it; unset is a UsageError."""
+    from modelyard.registry.publish import resolve_store
     from modelyard.rollout.kube import Kubectl, KubeRollouts
 
-    return KubeRollouts(Kubectl(namespace), namespace, model_store, mode.value if mode else None)
+    store = resolve_store(model_store, get_settings())
+    return KubeRollouts(Kubectl(namespace), namespace, store, mode.value if mode else None)
 
 
 # --- output ----------------------------------------------------------------------------
@@ -178,7 +179,7 @@ def start(
     namespace: str = NAMESPACE,
     mode: KubeMode | None = MODE,
     gateway: str | None = GATEWAY,
-    model_store: str = MODEL_STORE,
+    model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """Load the candidate next to stable, wait until it is ready, then shift traffic to it."""
@@ -257,7 +258,7 @@ def set_percent(
     namespace: str = NAMESPACE,
     mode: KubeMode | None = MODE,
     gateway: str | None = GATEWAY,
-    model_store: str = MODEL_STORE,
+    model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """Move the candidate's share of traffic."""
@@ -277,7 +278,7 @@ def promote(
     namespace: str = NAMESPACE,
     mode: KubeMode | None = MODE,
     gateway: str | None = GATEWAY,
-    model_store: str = MODEL_STORE,
+    model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """The candidate becomes champion: all traffic, MLflow aliases, and the live Qdrant index."""
@@ -314,7 +315,7 @@ def rollback(
     namespace: str = NAMESPACE,
     mode: KubeMode | None = MODE,
     gateway: str | None = GATEWAY,
-    model_store: str = MODEL_STORE,
+    model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """Canary running: all traffic back to stable. After a promote: the previous champion returns."""
@@ -343,7 +344,7 @@ def status(
     namespace: str = NAMESPACE,
     mode: KubeMode | None = MODE,
     gateway: str | None = GATEWAY,
-    model_store: str = MODEL_STORE,
+    model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """Versions, split and per-variant figures (requests, errors, p50/p99 since the gateway started)."""

@@ -156,6 +156,11 @@ class Registry:
             )
         return Path(local)
 
+    def tag_version(self, model: str, version: int, key: str, value: str) -> None:
+        """Set one tag on a version (e.g. where it was published)."""
+        with mlflow_errors(self.uri):
+            self.client.set_model_version_tag(model, str(version), key, value)
+
     # --- aliases --------------------------------------------------------------------
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
@@ -215,8 +220,8 @@ class Registry:
         }
         with mlflow_errors(self.uri):
             self.client.log_batch(candidate.run_id, tags=[RunTag(key, value) for key, value in tags.items()])
-            for key, value in tags.items():  # the registry has no batch call for version tags
-                self.client.set_model_version_tag(candidate.name, str(candidate.version), key, value)
+        for key, value in tags.items():  # the registry has no batch call for version tags
+            self.tag_version(candidate.name, candidate.version, key, value)
 
     def promote(self, model: str) -> AliasMove:
         """Challenger becomes champion, the old champion becomes previous."""
@@ -229,8 +234,7 @@ class Registry:
         move = self._move(model, "rollback", policy.plan_rollback)
         demoted = move.before.get(CHAMPION)
         if demoted is not None and demoted != move.champion:
-            with mlflow_errors(self.uri):
-                self.client.set_model_version_tag(model, str(demoted), ROLLED_BACK_TAG, "true")
+            self.tag_version(model, demoted, ROLLED_BACK_TAG, "true")
         return move
 
     def _move(self, model: str, action: str, plan) -> AliasMove:

@@ -20,6 +20,7 @@ import pytest
         ("training.submissionMode=Bogus", "training.submissionMode"),
         ("mlflow.backend.type=mysql", "mlflow.backend.type"),
         ("models.ranking.storageUri=/local/path", "models.ranking.storageUri"),
+        ("training.modelStoreUri=file:///models", "training.modelStoreUri"),
         ("surprise=1", "surprise"),
         ("gateway.apiKey=hunter2", "apiKey"),
         ("models.unknown-model.enabled=true", "unknown-model"),

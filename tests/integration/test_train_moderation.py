@@ -1,6 +1,7 @@
 """``moderation --smoke`` through the framework's runner on a real local Ray (2 workers) and a real
 MLflow (sqlite): a registered version that beats a trivial predictor, with its thresholds stored
-beside the model, and a TorchScript export that reproduces the registered metric."""
+beside the model, a TorchScript export that reproduces the registered metric, and the version
+published to a ``file://`` model store as KServe would read it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
-from serving.triton.repository import TORCHSCRIPT_FILE
+from serving.triton.repository import TORCHSCRIPT_FILE, list_models
 from training.metrics.classification import pr_auc
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
 from training.moderation.task import BLOCK_PRECISION, REVIEW_RECALL, ModerationTask
@@ -32,6 +33,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Itera
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELYARD_STATE_DIR", str(tmp_path_factory.mktemp("yard-state")))
         patch.setenv("MODELYARD_SOURCES_DIR", str(sources))
+        patch.setenv("MODELYARD_MODEL_STORE_URI", tmp_path_factory.mktemp("model-store").as_uri())
         get_settings.cache_clear()
         yield get_settings()
     get_settings.cache_clear()
@@ -57,6 +59,13 @@ def test_registered_version_beats_a_trivial_predictor(settings: Settings, outcom
     assert outcome.metrics["roc_auc"] > 0.9
     assert set(outcome.baseline) == set(outcome.metrics)
     assert outcome.version == 1 and outcome.alias == "champion"
+
+
+def test_training_publishes_the_version_for_kserve(settings: Settings, outcome: TrainOutcome) -> None:
+    assert outcome.storage_uri == f"{settings.model_store_uri}/{MODEL}/{outcome.version}"
+    root = Path(settings.model_store_uri.removeprefix("file://")) / MODEL / str(outcome.version)
+    assert list_models(root) == [MODEL]
+    assert (root / MODEL / str(outcome.version) / TORCHSCRIPT_FILE).is_file()
 
 
 def test_thresholds_are_stored_with_the_version(version_folder: Path) -> None:

@@ -114,6 +114,11 @@ Usage: include "modelyard.persistentRandom" (list $ secretName key)
 {{- end -}}
 {{- end -}}
 
+{{/* Where training publishes versions (MODELYARD_MODEL_STORE_URI): the value, or the models bucket. */}}
+{{- define "modelyard.modelStoreUri" -}}
+{{- default (printf "s3://%s" .Values.s3.buckets.models) .Values.training.modelStoreUri | trimSuffix "/" -}}
+{{- end -}}
+
 {{- define "modelyard.qdrantUrl" -}}
 {{- printf "http://%s-qdrant.%s.svc:6333" (include "modelyard.fullname" .) .Release.Namespace -}}
 {{- end -}}

@@ -17,8 +17,9 @@ spec:
       image: {{ include "modelyard.image" (list $ $.Values.images.training) }}
       imagePullPolicy: {{ $.Values.pullPolicy }}
       env:
+        # `yard train` publishes each new version's Triton repository there, with the S3 env below.
         - name: MODELYARD_MODEL_STORE_URI
-          value: "s3://{{ $.Values.s3.buckets.models }}"
+          value: {{ include "modelyard.modelStoreUri" $ | quote }}
         {{- include "modelyard.platformEnv" $ | nindent 8 }}
         {{- include "modelyard.s3Env" $ | nindent 8 }}
       {{- with index . 3 }}
