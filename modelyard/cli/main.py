@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from modelyard import __version__, logs
 from modelyard.cli import data as data_cli
@@ -56,9 +57,9 @@ def main() -> None:
         # Outside standalone mode click returns a command's `typer.Exit(code)` instead of raising.
         result = app(standalone_mode=False)
     except ModelyardError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}")
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
         if exc.hint:
-            err_console.print(f"[yellow]fix:[/] {exc.hint}")
+            err_console.print(f"[yellow]fix:[/] {escape(exc.hint)}")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
