@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "training": "bench.training_bench:benchmark",
     "qdrant": "bench.qdrant_bench:benchmark",
     "stack": "bench.stack_bench:benchmark",
+    "serving": "bench.serving_bench:benchmark",
 }
 """Name (= result file stem) -> ``module:function``; add a line here to register a benchmark."""
 

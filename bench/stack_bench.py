@@ -9,27 +9,21 @@ models are trained and registered first (not timed).
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
 from rich.console import Console
 
-from bench.schema import add_bar_chart, add_ratio, add_table, new_result, skipped
-from bench.state import bench_settings
+from bench.schema import add_bar_chart, add_ratio, add_table, new_result
+from bench.stack_setup import detached_stack, stack_benchmark
 from modelyard.settings import Settings
 
 NAME = "stack"
 TITLE = "Local serving stack: cold start to all-ready and resident memory"
 STARTS = {True: 1, False: 3}
 """Cold starts per run: quick, full."""
-READY_TIMEOUT_S = 300.0
 SETTLE_S = 5.0
 """After ready, let lazy initialisation finish before reading memory."""
 RSS_SAMPLES, RSS_INTERVAL_S = 5, 1.0
@@ -40,88 +34,29 @@ console = Console(stderr=True)
 
 def benchmark(quick: bool) -> dict[str, Any]:
     """Registry entry; ``skipped`` (with the reason) when the stack cannot run here."""
-    reason = unavailable_reason()
-    if reason:
-        return skipped(NAME, TITLE, reason)
-    settings = bench_settings()
-    models = ensure_champions(settings)
-    starts = [cold_start(settings, index) for index in range(STARTS[quick])]
-    return as_result(starts, models)
-
-
-def unavailable_reason() -> str | None:
-    """Why ``yard serve`` cannot be benchmarked in this checkout (None: it can)."""
-    if shutil.which("yard", path=str(Path(sys.executable).parent)) is None:
-        return "the `yard` entry point is not installed in this venv (run `make install`)"
-    try:
-        from serving.stack.state import read_state  # noqa: F401
-        from serving.stack.supervisor import ServeOptions  # noqa: F401
-    except ImportError as exc:
-        return f"serving/stack is not importable yet: {exc}"
-    return None
-
-
-def ensure_champions(settings: Settings) -> list[str]:
-    """Every served model has a champion in the benchmark registry; train smoke ones where missing."""
-    from modelyard.errors import NotFoundError
-    from modelyard.registry import Registry
-    from serving.stack.plan import SERVED_MODELS
-
-    registry = Registry(settings)
-    missing = []
-    for name in SERVED_MODELS:
-        try:
-            registry.resolve(name)
-        except NotFoundError:
-            missing.append(name)
-    if missing:
-        _train_smoke(settings, missing)
-    return list(SERVED_MODELS)
-
-
-def _train_smoke(settings: Settings, names: list[str]) -> None:
-    from training.cluster import ray_session
-    from training.runner import TrainOptions, train
-
-    options = TrainOptions(workers=1, epochs=1, smoke=True, resume=False, show_progress=False)
-    with ray_session(settings):
-        for name in names:
-            with console.status(f"stack benchmark: training a smoke {name} champion (not timed)"):
-                outcome = train(name, options, settings, Console(quiet=True))
-            console.print(f"{name}: version {outcome.version} ({outcome.alias})")
+    return stack_benchmark(
+        NAME,
+        TITLE,
+        lambda settings, models: as_result(
+            [cold_start(settings, index) for index in range(STARTS[quick])], models
+        ),
+    )
 
 
 def cold_start(settings: Settings, index: int) -> dict[str, Any]:
     """One ``yard serve --detach`` until ready, memory readings, then ``yard serve stop``."""
-    from serving.stack.state import read_state
-
-    env = {**os.environ, "MODELYARD_STATE_DIR": str(settings.state_dir)}
-    yard = str(Path(sys.executable).parent / "yard")
-    command = [yard, "serve", "--detach", "--port", "0", "--no-auth", "--ready-timeout", str(READY_TIMEOUT_S)]
-    started = time.monotonic()
-    try:
-        with console.status(f"stack cold start {index + 1}: waiting for all-ready"):
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=READY_TIMEOUT_S + 180
-            )
-        wall = time.monotonic() - started
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"`yard serve --detach` exited {done.returncode}: {done.stderr.strip()[-800:]}"
-            )
-        state = read_state(settings)
+    with detached_stack(settings, auth=False, label=f"stack cold start {index + 1}") as started:
+        state = started.state
         time.sleep(SETTLE_S)
         memory = stack_memory(
             state.supervisor_pid, {name: child.pid for name, child in state.children.items()}
         )
-    finally:
-        subprocess.run([yard, "serve", "stop"], env=env, capture_output=True, text=True, timeout=180)
     console.print(
-        f"cold start {index + 1}: {wall:.1f} s to all-ready (supervisor: {state.ready_seconds} s), "
-        f"{memory['total_mib']:.0f} MiB resident"
+        f"cold start {index + 1}: {started.wall_seconds:.1f} s to all-ready (supervisor: "
+        f"{state.ready_seconds} s), {memory['total_mib']:.0f} MiB resident"
     )
     return {
-        "wall_seconds": round(wall, 2),
+        "wall_seconds": started.wall_seconds,
         "ready_seconds": state.ready_seconds,
         "status": state.status,
         "served": {name: model.version for name, model in state.models.items()},

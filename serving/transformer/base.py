@@ -25,7 +25,7 @@ from modelyard.logs import event
 from modelyard.settings import Settings
 from serving.transformer import metrics
 from serving.transformer.errors import ServiceUnavailable, as_kserve_error
-from serving.transformer.predictor import TritonPredictor
+from serving.transformer.predictor import Predictor
 from serving.transformer.version import VersionState
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Parsed(Generic[Request]):
 class Transformer(Model, ABC, Generic[Request, Result]):
     """One model version behind KServe's V1 and V2 (REST + gRPC) endpoints."""
 
-    def __init__(self, state: VersionState, predictor: TritonPredictor, settings: Settings) -> None:
+    def __init__(self, state: VersionState, predictor: Predictor, settings: Settings) -> None:
         super().__init__(state.model, return_response_headers=True)
         self.state = state
         self.predictor = predictor

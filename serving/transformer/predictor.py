@@ -9,6 +9,8 @@ cannot be imported next to kserve (duplicate protobuf symbols).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import grpc
 import httpx
 import numpy as np
@@ -21,6 +23,18 @@ from serving.transformer.errors import ServiceUnavailable
 PROTOCOLS = ("grpc-v2", "v2")
 _DATATYPES = {np.dtype("float32"): "FP32", np.dtype("int64"): "INT64"}
 _MISSING_MODEL_MARKERS = ("unknown model", "is not found", "not ready", "no version")
+
+
+class Predictor(Protocol):
+    """What a transformer asks of its predictor; the serving benchmark's plain-KServe baseline
+    (bench/plain_kserve.py) answers it with in-process TorchScript instead of Triton."""
+
+    host: str
+    protocol: str
+
+    async def infer(
+        self, model: str, version: str, inputs: dict[str, np.ndarray], request_id: str = ""
+    ) -> dict[str, np.ndarray]: ...
 
 
 class TritonPredictor:

@@ -1,6 +1,7 @@
 """``ranking --smoke`` through the framework's runner on a real local Ray (2 workers) and a real
 MLflow (sqlite): a registered version whose click model beats a coin, whose towers retrieve, and
-whose three TorchScript exports run from the stored preprocessing.json alone."""
+whose three TorchScript exports run from the stored preprocessing.json alone, which also carries the
+titles, genres and histories the transformer answers with."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
 from serving.triton.repository import TORCHSCRIPT_FILE
 from training.ranking.features import FeatureSpec, ctr_feature_ids, item_feature_ids, user_feature_ids
+from training.ranking.lookups import Lookups
 from training.ranking.task import RETRIEVAL_K, RankingTask
 from training.runner import TrainOptions, TrainOutcome, train
 
@@ -92,3 +94,16 @@ def test_exports_run_from_preprocessing_json_alone(version_folder: Path) -> None
     assert torch.allclose(user_vectors.norm(dim=1), torch.ones(3), atol=1e-5)
     assert clicks.shape == (3, 1) and bool(((clicks > 0) & (clicks < 1)).all())
     assert len(spec.popular_items) >= RETRIEVAL_K
+
+
+def test_version_carries_titles_genres_and_every_interaction_it_had(
+    settings: Settings, version_folder: Path
+) -> None:
+    preprocessing = json.loads((version_folder / "preprocessing.json").read_text())
+    lookups = Lookups.from_preprocessing(preprocessing)
+    assert sorted(lookups.titles) == sorted(lookups.genres) == preprocessing["catalogue"]
+    assert all(lookups.titles.values()) and lookups.genres[1] == ("Animation", "Children's", "Comedy")
+    data = RankingTask().prepare(settings, smoke=True)
+    parts = (data.train, data.val, data.test)
+    had = {(u, i) for p in parts for u, i in zip(p["user_id"].tolist(), p["item_id"].tolist(), strict=True)}
+    assert {(user, item) for user, items in lookups.seen.items() for item in items} == had

@@ -3,8 +3,9 @@
 Setup mirrors a deployment: tiny versions exported by the training tasks' own code, visual-search
 and ranking registered in MLflow (embedded sqlite) and indexed with ``yard index``, moderation
 served from its exported folder; Triton holds each model at version == MLflow version. Each
-transformer runs ``python -m serving.transformer`` on free loopback ports. The gRPC conformance
-check runs ``tritonclient.grpc`` in a child process (it cannot share one with kserve).
+transformer runs ``python -m serving.transformer`` on free loopback ports; ranking's runs without a
+data catalog (a deployed version answers from its own files). The gRPC conformance check runs
+``tritonclient.grpc`` in a child process (it cannot share one with kserve).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class Stack:
     transformers: dict[str, Transformer]
     no_qdrant: Transformer
     """visual-search pointed at a Qdrant server that is not there."""
+    ranking_dir: Path
+    """The exported ranking version (its preprocessing.json)."""
 
 
 def _environment(settings: Settings, **extra: str) -> dict[str, str]:
@@ -200,6 +203,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             assert indexer.wait(timeout=300) == 0, (logs / "index-visual-search.log").read_text()[-2000:]
         moderation_flags = ("--version", str(MODERATION_VERSION), "--artifact_dir", str(moderation_dir))
         search_flags = ("--version", str(search_v))
+        no_catalog = {  # where the data catalog would be: empty, and no MovieLens source
+            "MODELYARD_DATA_DIR": str(root / "no-data"),
+            "MODELYARD_MOVIELENS_SOURCE": str(root / "no-movielens"),
+        }
         transformers = {
             "visual-search": _start_transformer(
                 settings, triton, logs, "visual-search", search_v, search_flags
@@ -209,7 +216,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ),
             # ranking reaches Triton over REST v2, the others over gRPC: both predictor protocols run.
             "ranking": _start_transformer(
-                settings, triton, logs, "ranking", ranking_v, ("--alias", "champion"), rest_predictor=True
+                settings,
+                triton,
+                logs,
+                "ranking",
+                ranking_v,
+                ("--alias", "champion"),
+                rest_predictor=True,
+                env=no_catalog,
             ),
         }
         dead_qdrant = {"MODELYARD_QDRANT_URL": f"http://127.0.0.1:{free_ports(1)[0]}"}
@@ -220,7 +234,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         triton.wait_ready(READY_TIMEOUT_S)
         for transformer in (*transformers.values(), no_qdrant):
             _wait_ready(transformer)
-        yield Stack(triton, transformers, no_qdrant)
+        yield Stack(triton, transformers, no_qdrant, ranking_dir)
     finally:
         _stop_all(processes)
         for indexer in indexers:
@@ -407,6 +421,8 @@ def test_moderation_v2_bad_tensor_is_400(stack: Stack, tensor: dict, message: st
 
 
 def test_ranking_known_user_gets_unseen_diverse_items(stack: Stack) -> None:
+    preprocessing = json.loads((stack.ranking_dir / "preprocessing.json").read_text())
+    seen = {int(item) for item in preprocessing["seen"]["42"].split()}
     ranking = stack.transformers["ranking"]
     response = ranking.predict({"user_id": 42, "n": 10, "context": {"timestamp": 893286638}})
     assert response.status_code == 200, response.text
@@ -415,8 +431,10 @@ def test_ranking_known_user_gets_unseen_diverse_items(stack: Stack) -> None:
     assert prediction["cold_start"] is False
     items = prediction["items"]
     assert 0 < len(items) <= 10
-    assert len({item["item_id"] for item in items}) == len(items)
-    assert all(item["title"] and isinstance(item["genres"], list) for item in items)
+    assert len({item["item_id"] for item in items}) == len(items) and not seen & {i["item_id"] for i in items}
+    titles = preprocessing["items"]["title"]
+    assert all(item["title"] == titles[str(item["item_id"])] for item in items)
+    assert all(isinstance(item["genres"], list) for item in items)
     primary = [item["genres"][0] for item in items if item["genres"]]
     assert max(primary.count(genre) for genre in set(primary)) <= 3 or len(items) < 10
 

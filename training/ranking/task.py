@@ -47,6 +47,7 @@ from training.ranking.features import (
     item_feature_ids,
     user_feature_ids,
 )
+from training.ranking.lookups import ITEMS, SEEN, items_table, seen_table
 from training.ranking.model import ClickProbability, RankingModel
 from training.ranking.plots import plot_reliability
 from training.task import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
@@ -109,6 +110,7 @@ class RankingTask(TrainTask):
             "train_click_rate": float(clicks.mean()),
             "rows": {name: len(part) for name, part in parts.items()},
             "catalogue": sorted(int(i) for i in dataset.items["item_id"]),
+            ITEMS: items_table(dataset.items["item_id"], dataset.items["title"], dataset.items["genres"]),
         }
         return TaskData(**arrays, digest=dataset.digest, meta=meta)
 
@@ -205,6 +207,8 @@ class RankingTask(TrainTask):
             "similarity": "dot product of L2-normalised vectors (= cosine)",
             "click_definition": f"rating >= {CLICK_RATING}",
             "catalogue": data.meta["catalogue"],
+            ITEMS: data.meta[ITEMS],
+            SEEN: history_table(data),
         }
         return exported, preprocessing
 
@@ -327,6 +331,15 @@ def seen_items(data: TaskData) -> dict[int, set[int]]:
         for user, item in zip(part["user_id"].tolist(), part["item_id"].tolist(), strict=True):
             seen.setdefault(user, set()).add(item)
     return seen
+
+
+def history_table(data: TaskData) -> dict[str, str]:
+    """Every interaction training had (all splits): what serving never recommends again."""
+    parts = (data.train, data.val, data.test)
+    return seen_table(
+        np.concatenate([part["user_id"] for part in parts]),
+        np.concatenate([part["item_id"] for part in parts]),
+    )
 
 
 def test_positives(data: TaskData) -> tuple[list[int], list[set[int]]]:

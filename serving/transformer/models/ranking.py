@@ -1,8 +1,8 @@
 """ranking: user -> candidates (two towers + Qdrant, or given) -> CTR on Triton -> re-ranked top-n.
 
-Featurisation is training's (``training.ranking.features``) over the version's FeatureSpec
-(preprocessing.json). Titles, genres and each user's viewing history come from the MovieLens
-data catalog: the version's files do not carry them.
+Featurisation is training's (``training.ranking.features``) over the version's FeatureSpec; titles,
+genres and each user's viewing history are the version's own tables (``training.ranking.lookups``).
+All of it comes from preprocessing.json: a deployed version needs no data catalog.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
-from modelyard.data import load
+from modelyard.errors import DataError
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import ranking as codec
 from serving.transformer.models.rerank import Scored, rerank
 from serving.transformer.models.search import VersionIndex
-from training.ranking.features import FeatureSpec, ctr_feature_ids, split_genres, user_feature_ids
+from training.ranking.features import FeatureSpec, ctr_feature_ids, user_feature_ids
+from training.ranking.lookups import Lookups, missing_keys
 
 USER_TOWER, ITEM_TOWER, CTR = "ranking-user-tower", "ranking-item-tower", "ranking-ctr"
 RETRIEVE_K = 100
@@ -30,17 +31,15 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
     def prepare(self) -> None:
         for name in (USER_TOWER, ITEM_TOWER, CTR):
             self.state.require_triton_model(name)
-        self.spec = FeatureSpec.from_json(self.state.preprocessing["feature_spec"])
-        movies = load("movielens-100k", self.settings)
-        self.titles = dict(zip(movies.items["item_id"].tolist(), movies.items["title"].tolist(), strict=True))
-        self.genres = {
-            int(item): tuple(split_genres(genres))
-            for item, genres in zip(
-                movies.items["item_id"].tolist(), movies.items["genres"].tolist(), strict=True
+        missing = missing_keys(self.state.preprocessing)
+        if missing:
+            raise DataError(
+                f"{self.state.model} v{self.state.version} carries no {', '.join(missing)} in its "
+                "preprocessing.json (it was trained before versions carried their item and history tables)",
+                hint=f"retrain it: yard train {self.state.model}, then serve the new version",
             )
-        }
-        grouped = movies.interactions.groupby("user_id")["item_id"]
-        self.history: dict[int, frozenset[int]] = {int(u): frozenset(items.tolist()) for u, items in grouped}
+        self.spec = FeatureSpec.from_json(self.state.preprocessing["feature_spec"])
+        self.lookups = Lookups.from_preprocessing(self.state.preprocessing)
         self.index = VersionIndex(self.settings, self.state.model, self.state.version)
         self.index.probe()
 
@@ -76,7 +75,9 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
             users = user_feature_ids(self.spec, [q.user_id for q in retrieve])
             vectors = (await self.triton(USER_TOWER, {"user_features": users}, request_id))["embedding"]
             searches = [
-                self.index.search(vector, RETRIEVE_K, exclude_ids=sorted(self.history.get(q.user_id, ())))
+                self.index.search(
+                    vector, RETRIEVE_K, exclude_ids=sorted(self.lookups.seen.get(q.user_id, ()))
+                )
                 for q, vector in zip(retrieve, vectors, strict=True)
             ]
             for q, hits in zip(retrieve, await asyncio.gather(*searches), strict=True):
@@ -102,14 +103,15 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
 
     def _final(self, query: codec.RankingQuery, items: list[int], scores: np.ndarray) -> codec.Ranking:
         cold = not self.is_known(query.user_id)
-        seen = () if query.candidates is not None else self.history.get(query.user_id, frozenset())
-        scored = [
-            Scored(item, float(s), self.genres.get(item, ())) for item, s in zip(items, scores, strict=True)
-        ]
+        seen = () if query.candidates is not None else self.lookups.seen.get(query.user_id, frozenset())
+        genres = self.lookups.genres
+        scored = [Scored(item, float(s), genres.get(item, ())) for item, s in zip(items, scores, strict=True)]
         ranked = rerank(scored, query.n, seen=seen)
         return codec.Ranking(
             [
-                codec.RankedItem(it.item_id, str(self.titles.get(it.item_id, "")), it.score, list(it.genres))
+                codec.RankedItem(
+                    it.item_id, self.lookups.titles.get(it.item_id, ""), it.score, list(it.genres)
+                )
                 for it in ranked
             ],
             cold_start=cold,
