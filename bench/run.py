@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "qdrant": "bench.qdrant_bench:benchmark",
     "stack": "bench.stack_bench:benchmark",
     "serving": "bench.serving_bench:benchmark",
+    "soak": "bench.soak_bench:benchmark",
 }
 """Name (= result file stem) -> ``module:function``; add a line here to register a benchmark."""
 

@@ -59,7 +59,12 @@ def launch_candidate(settings: Settings, model: str, version: int, keep: list[in
     registry = Registry(settings)
     artifacts = _artifacts(settings, registry, model, [*keep, version])
     _index_candidate(settings, model, version)
-    _serve_in_triton(settings, state, artifacts)
+    try:
+        _serve_in_triton(settings, state, artifacts)
+    except DataError:
+        # Triton refused the candidate: left in the repository, it would fail Triton's next start.
+        _serve_in_triton(settings, state, [a for a in artifacts if a.version != version])
+        raise
     resolved = registry.resolve(f"{model}/{version}")
     child = _start_transformer(settings, state, ServedModel(resolved, artifacts[-1]))
     record = CandidateProcess(

@@ -102,13 +102,20 @@ def resolve_served(settings: Settings, models: list[str]) -> tuple[list[ServedMo
 def download_version(registry: Registry, resolved: ResolvedVersion, root: Path) -> VersionArtifacts:
     """The version's files under ``root/<model>/<version>`` (downloaded once, atomically)."""
     target = root / resolved.name / str(resolved.version)
+    artifacts = VersionArtifacts(resolved.name, resolved.version, target)
     if not target.is_dir():
         staging = target.with_name(f".{target.name}.download")
         shutil.rmtree(staging, ignore_errors=True)
-        local = registry.download(f"{resolved.name}/{resolved.version}", staging)
-        os.replace(local, target)
-        shutil.rmtree(staging, ignore_errors=True)
-    return VersionArtifacts(resolved.name, resolved.version, target)
+        try:
+            os.replace(registry.download(f"{resolved.name}/{resolved.version}", staging), target)
+        except NotFoundError as exc:  # the version is registered, so its files are what is missing
+            raise DataError(
+                f"{artifacts.label}: its files are missing from the artifact store: {exc}",
+                hint=artifacts.repair_hint,
+            ) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return artifacts
 
 
 def build_plan(

@@ -41,6 +41,11 @@ class VersionArtifacts:
         return f"{self.model} version {self.version}"
 
     @property
+    def repair_hint(self) -> str:
+        """What to do about a version whose files are broken or gone."""
+        return f"re-register it (yard train {self.model}) or point the champion at another version"
+
+    @property
     def model_repository(self) -> Path:
         return self.root / MODEL_REPOSITORY
 
@@ -51,7 +56,7 @@ class VersionArtifacts:
 
 def check_artifacts(artifacts: VersionArtifacts) -> list[str]:
     """The version's Triton model names, or a DataError naming the version and the broken file."""
-    hint = f"re-register it (yard train {artifacts.model}) or point the champion at another version"
+    hint = artifacts.repair_hint
     names = artifacts.triton_models()
     if not names:
         raise DataError(

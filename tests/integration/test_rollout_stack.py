@@ -13,19 +13,20 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 from rich.console import Console
 
-from bench.load import LoadResult, Request, run_load
+from bench.load import Request
 from embeddings.engines.edge import EdgeEngine
 from embeddings.naming import collection_name
 from modelyard.registry import Registry
 from serving.stack.client import read_api_key
+from tests.integration.faults import load_in_background
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,32 +66,10 @@ def body_for(model: str, user: str) -> dict:
     return {"instances": [{"text": f"Win a free cruise now, {user}!"}]}
 
 
-class BackgroundLoad:
-    """Concurrent users on the gateway for as long as the ``with`` block runs."""
-
-    def __init__(self, gateway_url: str, key: str, model: str) -> None:
-        self.stop = threading.Event()
-        self.result: LoadResult | None = None
-
-        def make(i: int) -> Request:
-            user = USERS[i % len(USERS)]
-            path = f"/v1/models/{model}:predict"
-            return Request("POST", path, json=body_for(model, user), headers={"x-user-id": user})
-
-        def run() -> None:
-            self.result = run_load(
-                gateway_url, make, 4, headers={"x-api-key": key}, stop=self.stop, duration_s=900
-            )
-
-        self.thread = threading.Thread(target=run, daemon=True)
-
-    def __enter__(self) -> BackgroundLoad:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=120)
+def user_request(model: str, index: int) -> Request:
+    user = USERS[index % len(USERS)]
+    path = f"/v1/models/{model}:predict"
+    return Request("POST", path, json=body_for(model, user), headers={"x-user-id": user})
 
 
 def test_canary_of_a_real_second_version_then_rollback(served_stack) -> None:
@@ -151,7 +130,8 @@ def test_visual_search_canary_promote_and_rollback_move_the_qdrant_alias_with_ze
         """The Qdrant alias as the stack's embedded store has it on disk now (a new engine reads it)."""
         return EdgeEngine(settings.qdrant_path / "edge").aliases()[model]
 
-    with BackgroundLoad(state.gateway_url, key, model) as load:
+    make = partial(user_request, model)
+    with load_in_background(state.gateway_url, make, 4, {"x-api-key": key}) as load:
         started = yard(
             settings, "start", model, "--version", str(candidate), "--percent", "50", "--ready-timeout", "300"
         )
@@ -171,7 +151,8 @@ def test_visual_search_canary_promote_and_rollback_move_the_qdrant_alias_with_ze
         assert live_collection() == collection_name(model, champion)
         assert registry.resolve(f"{model}@champion").version == champion
         assert versions_seen(state.gateway_url, key, model) == Counter({str(champion): len(USERS)})
-    assert load.result is not None and load.result.requests > 50
-    assert load.result.errors == 0, load.result.failures
+    result = load.result()
+    assert result.requests > 50
+    assert result.errors == 0, result.failures
     candidates = json.loads((settings.state_dir / "serving" / "candidates.json").read_text())
     assert candidates["candidates"] == {}
