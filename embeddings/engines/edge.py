@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import qdrant_edge as edge
 
-from embeddings.errors import CollectionNotFoundError, StoreUnavailableError
+from embeddings.errors import CollectionNotFoundError, EmbeddingsError, StoreUnavailableError
 from embeddings.filters import Condition, Match, MatchAny, Range
-from embeddings.records import IndexSpec, PayloadSchema, SearchHit
+from embeddings.records import INT8_QUANTILE, IndexSpec, PayloadSchema, SearchHit
 from modelyard.fsutil import write_text_atomically
 
 _DISTANCES = {"cosine": edge.Distance.Cosine, "dot": edge.Distance.Dot, "euclid": edge.Distance.Euclid}
@@ -109,7 +109,7 @@ class EdgeEngine:
         quantization = None
         if spec.quantization == "int8":
             quantization = edge.ScalarQuantizationConfig(
-                edge.ScalarType.Int8, quantile=0.99, always_ram=spec.quantization_always_ram
+                edge.ScalarType.Int8, quantile=INT8_QUANTILE, always_ram=spec.quantization_always_ram
             )
         config = edge.EdgeConfig(
             vectors=edge.EdgeVectorParams(size=dim, distance=_DISTANCES[spec.distance]),
@@ -132,6 +132,13 @@ class EdgeEngine:
                 shard.close()
             (self.root / name / _METADATA).unlink(missing_ok=True)
             shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def copy_collection(self, name: str, root: Path) -> None:
+        """Copy a complete collection to ``<root>/<name>`` without opening its shard (a serving
+        process may hold its lock), so it can be read or measured apart from the live one."""
+        if not self.metadata(name).get("complete"):
+            raise EmbeddingsError(f"{name} is incomplete", hint="finish its build before copying it")
+        shutil.copytree(self.root / name, root / name)
 
     def metadata(self, name: str) -> dict[str, Any]:
         path = self.root / name / _METADATA
@@ -177,7 +184,11 @@ class EdgeEngine:
         spec: IndexSpec,
         exact: bool = False,
     ) -> list[SearchHit]:
-        quantization = edge.QuantizationSearchParams(rescore=spec.rescore) if spec.quantization else None
+        quantization = (
+            edge.QuantizationSearchParams(rescore=spec.rescore, oversampling=spec.oversampling)
+            if spec.quantization
+            else None
+        )
         request = edge.QueryRequest(
             limit=k,
             query=edge.Query.Nearest(vector.tolist()),

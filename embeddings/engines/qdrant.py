@@ -2,7 +2,8 @@
 
 Local mode is exact brute force kept in memory and persisted under one folder that a file lock
 gives to ONE client, so clients are cached per folder for the whole process (every store in
-the process shares it). It ignores HNSW settings and payload indexes, which a server honours.
+the process shares it). It ignores HNSW settings, payload indexes and quantization (it drops
+the config: searches stay exact and unquantized), which a server honours.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from embeddings.errors import CollectionNotFoundError, EmbeddingsError, StoreUnavailableError
 from embeddings.filters import Condition, Match, MatchAny, Range
-from embeddings.records import IndexSpec, PayloadSchema, SearchHit
+from embeddings.records import INT8_QUANTILE, IndexSpec, PayloadSchema, SearchHit
 
 _DISTANCES = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT, "euclid": models.Distance.EUCLID}
 _SCHEMAS = {
@@ -28,6 +29,9 @@ _SCHEMAS = {
     "float": models.PayloadSchemaType.FLOAT,
     "bool": models.PayloadSchemaType.BOOL,
 }
+_UNAVAILABLE_STATUSES = (502, 503, 504)
+"""A proxy or load balancer in front of a server that is down or starting: retry later, not a bug."""
+_UNREACHABLE_HINT = "start the Qdrant server or fix MODELYARD_QDRANT_URL / MODELYARD_QDRANT_API_KEY"
 _local_clients: dict[Path, QdrantClient] = {}
 _local_lock = threading.Lock()
 
@@ -97,12 +101,21 @@ class QdrantEngine:
             yield
         except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
             raise StoreUnavailableError(
-                f"Qdrant at {self.location} is unreachable: {exc}",
-                hint="start the Qdrant server or fix MODELYARD_QDRANT_URL / MODELYARD_QDRANT_API_KEY",
+                f"Qdrant at {self.location} is unreachable: {exc}", hint=_UNREACHABLE_HINT
             ) from exc
         except UnexpectedResponse as exc:
             if exc.status_code == 404 and name is not None:
                 raise CollectionNotFoundError(f"no collection {name!r} in {self.location}") from exc
+            if exc.status_code in (401, 403):
+                raise StoreUnavailableError(
+                    f"Qdrant at {self.location} refused the API key (HTTP {exc.status_code})",
+                    hint="set MODELYARD_QDRANT_API_KEY to the server's key",
+                ) from exc
+            if exc.status_code in _UNAVAILABLE_STATUSES:
+                raise StoreUnavailableError(
+                    f"Qdrant at {self.location} is unavailable (HTTP {exc.status_code})",
+                    hint=_UNREACHABLE_HINT,
+                ) from exc
             raise EmbeddingsError(f"Qdrant at {self.location} refused the request: {exc}") from exc
         except ValueError as exc:  # local mode signals unknown collections this way
             if name is not None and "not found" in str(exc):
@@ -118,7 +131,9 @@ class QdrantEngine:
         if spec.quantization == "int8":
             quantization = models.ScalarQuantization(
                 scalar=models.ScalarQuantizationConfig(
-                    type=models.ScalarType.INT8, always_ram=spec.quantization_always_ram
+                    type=models.ScalarType.INT8,
+                    quantile=INT8_QUANTILE,
+                    always_ram=spec.quantization_always_ram,
                 )
             )
         with self._errors(name):
@@ -180,7 +195,11 @@ class QdrantEngine:
         spec: IndexSpec,
         exact: bool = False,
     ) -> list[SearchHit]:
-        quantization = models.QuantizationSearchParams(rescore=spec.rescore) if spec.quantization else None
+        quantization = (
+            models.QuantizationSearchParams(rescore=spec.rescore, oversampling=spec.oversampling)
+            if spec.quantization
+            else None
+        )
         with self._errors(name):
             found = self.client.query_points(
                 name,

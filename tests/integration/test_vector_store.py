@@ -3,9 +3,12 @@ mode) in temporary folders: building, filtered search, atomic alias switches, fa
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ from embeddings import (
     CollectionNotFoundError,
     DimensionMismatchError,
     FilterError,
+    IndexSpec,
     IndexVerificationError,
     PointNotFoundError,
     StoreUnavailableError,
@@ -223,9 +227,99 @@ def test_an_unreachable_server_is_store_unavailable() -> None:
     assert caught.value.exit_code == 5 and "MODELYARD_QDRANT_URL" in caught.value.hint
 
 
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """Stands in for what sits at a Qdrant URL (a proxy, a server refusing the key): one status."""
+
+    status = 503
+
+    def _answer(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = do_PUT = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [(503, "MODELYARD_QDRANT_URL"), (502, "MODELYARD_QDRANT_URL"), (401, "MODELYARD_QDRANT_API_KEY")],
+)
+def test_a_server_that_cannot_serve_is_store_unavailable(status: int, hint: str) -> None:
+    """No Qdrant server binary runs here (docs/embeddings.md): the HTTP statuses a proxy or a
+    server refusing the key answer are mapped, so serving answers 503 with the fix, not 500."""
+    handler = type("Answers", (_Answers,), {"status": status})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        store = VectorStore(
+            QdrantEngine.server(f"http://127.0.0.1:{server.server_address[1]}", "key", timeout=2)
+        )
+        try:
+            with pytest.raises(StoreUnavailableError, match=f"HTTP {status}") as caught:
+                store.build_version("items", 1, DIM, batches(), total=POINTS)
+        finally:
+            server.shutdown()
+    assert caught.value.exit_code == 5 and hint in caught.value.hint
+
+
 def test_from_settings_uses_the_embedded_store_under_qdrant_path(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
     store = VectorStore.from_settings(settings)
     store.build_version("items", 1, DIM, batches(), total=POINTS, progress=False)
     assert (settings.qdrant_path / "edge" / "items__v1").is_dir()
     assert VectorStore.from_settings(settings).live_version("items") == 1  # shared engine, same process
+
+
+def clustered(points: int, dim: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+    """Points around ``centres`` (neighbours close, clusters overlap), like trained embeddings."""
+    return (centres[rng.integers(0, len(centres), points)] + 0.5 * rng.normal(size=(points, dim))).astype(
+        np.float32
+    )
+
+
+def test_edge_int8_quantization_is_recorded_used_and_keeps_recall(tmp_path: Path) -> None:
+    # 6000 x 512 float32 = 12 MB: over edge's indexing and full-scan thresholds, so the segment
+    # is quantized and searched by HNSW (smaller collections are plain exact scans)
+    points, dim, rng = 6000, 512, np.random.default_rng(1)
+    centres = rng.normal(size=(50, dim)).astype(np.float32)
+    vectors, queries = clustered(points, dim, rng, centres), clustered(40, dim, rng, centres)
+    store = VectorStore(EdgeEngine.open(tmp_path))
+    spec = IndexSpec(quantization="int8")
+    store.build_version(
+        "items", 1, dim, [(list(range(points)), vectors, [{}] * points)], total=points, spec=spec
+    )
+
+    [info] = store.collections("items")
+    assert info.spec == spec
+    engine_config = json.loads((tmp_path / "items__v1" / "shard" / "edge_config.json").read_text())
+    assert engine_config["quantization_config"] == {
+        "scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}
+    }
+
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    recalls, rescored_error, int8_error = [], 0.0, 0.0
+    for row, query in enumerate(queries):
+        hits = store.search("items", query, 10)
+        recalls.append(len({hit.id for hit in hits} & set(np.argsort(-exact[row])[:10].tolist())) / 10)
+        rescored_error = max(rescored_error, *(abs(hit.score - exact[row, hit.id]) for hit in hits))
+        raw = store.engine.search("items__v1", query, 10, (), (), None, replace(spec, rescore=False))
+        int8_error = max(int8_error, *(abs(hit.score - exact[row, hit.id]) for hit in raw))
+    assert int8_error > 1e-3  # without re-scoring the scores are int8 approximations: quantization is on
+    assert rescored_error < 1e-5  # re-scored with the original vectors
+    assert np.mean(recalls) >= 0.97  # measured 1.0; without oversampling it is 0.94
+
+
+def test_local_mode_drops_quantization_and_stays_exact(tmp_path: Path) -> None:
+    """A divergence from a server: qdrant-client local mode keeps no quantization config."""
+    engine = QdrantEngine.local(tmp_path)
+    store = VectorStore(engine)
+    store.build_version("items", 1, DIM, batches(), total=POINTS, spec=IndexSpec(quantization="int8"))
+    assert store.collections("items")[0].spec.quantization == "int8"  # our metadata records it
+    assert engine.client.get_collection("items__v1").config.quantization_config is None
+    query = VECTORS[3] + 0.05
+    hits = store.search("items", query, 10)
+    assert [hit.id for hit in hits] == exact_neighbours(query, np.ones(POINTS, bool), 10)

@@ -28,7 +28,16 @@ def test_bad_model_or_version_is_refused(model: str, version: int) -> None:
 
 
 def test_index_spec_validates_and_round_trips_through_metadata() -> None:
-    spec = IndexSpec(m=32, hnsw_ef=64, quantization="int8")
+    spec = IndexSpec(m=32, hnsw_ef=64, quantization="int8", oversampling=3.0)
     assert IndexSpec.from_metadata(spec.as_metadata()) == spec
     with pytest.raises(EmbeddingsError, match="m=1"):
         IndexSpec(m=1)
+    with pytest.raises(EmbeddingsError, match="oversampling=0.5"):
+        IndexSpec(oversampling=0.5)
+
+
+def test_a_collection_built_before_a_spec_field_existed_reads_its_default() -> None:
+    recorded = {
+        name: value for name, value in IndexSpec(hnsw_ef=512).as_metadata().items() if name != "oversampling"
+    }
+    assert IndexSpec.from_metadata(recorded) == IndexSpec(hnsw_ef=512)
