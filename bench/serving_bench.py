@@ -26,7 +26,7 @@ from bench.load import run_load
 from bench.schema import latency_summary
 from bench.serving_report import CONCURRENCY, MIB, NAME, PLAIN, STACK, TITLE, Measurements, Run, as_result
 from bench.serving_workloads import BUILDERS, Workload
-from bench.stack_setup import detached_stack, run_yard, stack_benchmark
+from bench.stack_setup import detached_stack, ensure_index, stack_benchmark
 from bench.torchscript import TorchScriptModels
 from modelyard.settings import Settings
 from serving.transformer.version import VersionState, resolve_version_state
@@ -39,7 +39,6 @@ WARMUP = {True: 10, False: 50}
 """Requests before each load run, one at a time, not recorded."""
 FLOOR_REQUESTS = {True: 300, False: 3000}
 FLOOR_WARMUP = 20
-INDEX_TIMEOUT_S = 1800.0
 RUN_DIR = "serving-bench"
 """Under the benchmark state dir: the plain-KServe servers' logs."""
 
@@ -73,24 +72,6 @@ def measure(settings: Settings, models: list[str], quick: bool) -> dict[str, Any
             not_served=not_served,
         )
     )
-
-
-def ensure_index(settings: Settings, state: VersionState) -> int | None:
-    """Points in the version's collection, built first (whole catalogue) when it has none."""
-    from embeddings import VectorStore
-
-    store = VectorStore.from_settings(settings)
-    points = store.complete_points(state.model, state.version)
-    if points is None:
-        with console.status(f"indexing {state.model} v{state.version} (not timed)"):
-            done = run_yard(
-                settings, "index", state.model, "--version", str(state.version), timeout_s=INDEX_TIMEOUT_S
-            )
-        if done.returncode != 0:
-            raise RuntimeError(f"`yard index {state.model}` exited {done.returncode}: {done.stderr[-800:]}")
-        points = store.complete_points(state.model, state.version)
-    console.print(f"{state.model} v{state.version}: {points} points indexed")
-    return points
 
 
 def catalogue_points(settings: Settings) -> int:

@@ -183,8 +183,7 @@ def window_table(soak: Soak) -> tuple[list[str], list[list[Any]]]:
 
 def benchmark(quick: bool) -> dict[str, Any]:
     """Registry entry; ``skipped`` (with the reason) when the stack cannot run here."""
-    from bench.serving_bench import ensure_index
-    from bench.stack_setup import detached_stack, ensure_champions, unavailable_reason
+    from bench.stack_setup import detached_stack, ensure_champions, ensure_index, unavailable_reason
     from bench.state import bench_settings
     from serving.stack.client import read_api_key
     from serving.transformer.version import resolve_version_state

@@ -27,9 +27,11 @@ from modelyard.settings import Settings
 
 if TYPE_CHECKING:
     from serving.stack.state import StackState
+    from serving.transformer.version import VersionState
 
 READY_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 180.0
+INDEX_TIMEOUT_S = 1800.0
 _SETTINGS_ENV = {
     "state_dir": "MODELYARD_STATE_DIR",
     "data_dir": "MODELYARD_DATA_DIR",
@@ -141,3 +143,21 @@ def detached_stack(settings: Settings, *, auth: bool, label: str) -> Iterator[St
         yield StartedStack(read_state(settings), round(wall, 2))
     finally:
         run_yard(settings, "serve", "stop", timeout_s=STOP_TIMEOUT_S)
+
+
+def ensure_index(settings: Settings, state: VersionState) -> int | None:
+    """Points in the version's collection, built first (whole catalogue) when it has none."""
+    from embeddings import VectorStore
+
+    store = VectorStore.from_settings(settings)
+    points = store.complete_points(state.model, state.version)
+    if points is None:
+        with console.status(f"indexing {state.model} v{state.version} (not timed)"):
+            done = run_yard(
+                settings, "index", state.model, "--version", str(state.version), timeout_s=INDEX_TIMEOUT_S
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"`yard index {state.model}` exited {done.returncode}: {done.stderr[-800:]}")
+        points = store.complete_points(state.model, state.version)
+    console.print(f"{state.model} v{state.version}: {points} points indexed")
+    return points
