@@ -53,8 +53,13 @@ def configure(level: str | None = None, as_json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("MODELYARD_LOG_LEVEL", "INFO"))
-    # httpx logs every request at INFO; our own request logs already carry what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Per-request lines from libraries: httpx logs every call, kserve three lines per request
+    # (uvicorn's access log and two timings), a measurable share of a transformer's CPU. The
+    # gateway logs one structured line per request with its id, and the transformers' stage
+    # latencies are in /metrics; MODELYARD_LOG_LEVEL=DEBUG brings the library lines back.
+    chatty_level = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for chatty in ("httpx", "kserve.trace", "uvicorn.access"):
+        logging.getLogger(chatty).setLevel(chatty_level)
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     gateway_port: int = Field(8080, ge=1, le=65535)
     """The gateway: the single entry point for API queries."""
 
+    predictor_cpu_threads: int = Field(1, ge=1, le=256)
+    """Torch threads per Triton model instance on CPU (``OMP_NUM_THREADS`` of the predictor).
+    Triton runs every model and instance in its own process and batches requests itself, so
+    one thread each keeps five models from oversubscribing the cores; raise it for one big model."""
+
     # --- Gateway: auth and request limits (serving/gateway) -------------------------------
     api_key: SecretStr | None = None
     """API key clients send as ``Authorization: Bearer <key>`` or ``x-api-key``. Unset: the

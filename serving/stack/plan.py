@@ -157,6 +157,11 @@ def child_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def torch_threads_environment(settings: Settings) -> dict[str, str]:
+    """What sets the predictors' torch threads: Triton's python-backend stubs inherit it."""
+    return {"OMP_NUM_THREADS": str(settings.predictor_cpu_threads)}
+
+
 def client_url(host: str, port: int) -> str:
     return f"http://{client_host(host)}:{port}"
 
@@ -198,7 +203,7 @@ def _triton_spec(
         log_path=logs / f"{TRITON}.log",
         url=url,
         ports={"http": http, "grpc": grpc, "metrics": metrics},
-        env=server_environment(installation, env),
+        env=server_environment(installation, {**env, **torch_threads_environment(settings)}),
         grace_s=TRITON_GRACE_S,
     )
 
