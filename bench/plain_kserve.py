@@ -3,9 +3,9 @@ single-process KServe ModelServer without Triton (what a user would write withou
 
 It runs the transformer's own code (codecs, featurisation, Qdrant searches, re-ranking) with one
 difference: its predictor is the version's TorchScript modules, called in this process on the event
-loop, one request at a time, as a hand-written KServe model calls its model; torch keeps its default
-threads, as in Triton's python backend. Only the predictor differs, which is what makes the
-comparison fair. Its own process: kserve cannot share one with
+loop, one request at a time, as a hand-written KServe model calls its model; torch gets the same
+threads as Triton's python backend (``MODELYARD_PREDICTOR_CPU_THREADS``). Only the predictor
+differs, which is what makes the comparison fair. Its own process: kserve cannot share one with
 ``tritonclient.grpc``, and its CPU is accounted apart from the benchmark's load generator.
 
     python -m bench.plain_kserve --model_name ranking --version 3 --artifact_dir DIR --http_port 8090

@@ -17,6 +17,7 @@ Verdicts and the result document: ``bench.serving_report``.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -39,6 +40,8 @@ WARMUP = {True: 10, False: 50}
 """Requests before each load run, one at a time, not recorded."""
 FLOOR_REQUESTS = {True: 300, False: 3000}
 FLOOR_WARMUP = 20
+LOAD_GENERATOR = "load generator"
+"""This process, in the CPU accounting."""
 RUN_DIR = "serving-bench"
 """Under the benchmark state dir: the plain-KServe servers' logs."""
 
@@ -124,8 +127,9 @@ def measure_stack(
                     "this benchmark resolved (was the champion moved meanwhile?)"
                 )
         headers = {"x-api-key": read_api_key(settings) or ""}
+        processes = {name: child.pid for name, child in state.children.items() if child.pid}
         runs = [
-            load_run(STACK, state.gateway_url, workload, concurrency, headers, quick)
+            load_run(STACK, state.gateway_url, workload, concurrency, headers, quick, processes)
             for workload in workloads
             if workload.model in state.models
             for concurrency in CONCURRENCY
@@ -143,14 +147,15 @@ def measure_plain(
     """Each model's plain-KServe server in turn: its load runs and its memory after them."""
     from bench.plain_kserve import plain_server
     from bench.stack_bench import tree_rss
-    from serving.stack.plan import child_environment
+    from serving.stack.plan import child_environment, torch_threads_environment
 
     runs: list[Run] = []
     rss = {}
     for model, state in states.items():
-        with plain_server(state, child_environment(settings), settings.state_dir / RUN_DIR) as child:
+        env = {**child_environment(settings), **torch_threads_environment(settings)}
+        with plain_server(state, env, settings.state_dir / RUN_DIR) as child:
             runs += [
-                load_run(PLAIN, child.spec.url, workload, concurrency, {}, quick)
+                load_run(PLAIN, child.spec.url, workload, concurrency, {}, quick, {"server": child.pid or 0})
                 for workload in workloads
                 if workload.model == model
                 for concurrency in CONCURRENCY
@@ -160,8 +165,20 @@ def measure_plain(
 
 
 def load_run(
-    path: str, url: str, workload: Workload, concurrency: int, headers: dict[str, str], quick: bool
+    path: str,
+    url: str,
+    workload: Workload,
+    concurrency: int,
+    headers: dict[str, str],
+    quick: bool,
+    processes: dict[str, int],
 ) -> Run:
+    """One load run, with the CPU each server process tree (``name -> pid``) and the load generator
+    (this process) spent on it per answered request."""
+    from bench.stack_bench import tree_cpu_seconds
+
+    processes = {**processes, LOAD_GENERATOR: os.getpid()}
+    before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
     result = run_load(
         url,
         workload.request,
@@ -170,9 +187,15 @@ def load_run(
         headers=headers,
         warmup=WARMUP[quick],
     )
+    answered = result.requests + WARMUP[quick]  # the warmup requests ran inside the CPU interval
+    cpu_ms = {
+        name: round((tree_cpu_seconds(pid) - before[name]) * 1000 / answered, 3)
+        for name, pid in processes.items()
+    }
     summary = result.summary()
     console.print(
         f"{path} {workload.name} c={concurrency}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, "
-        f"{summary['rps']} req/s, {summary['errors']} errors"
+        f"{summary['rps']} req/s, {summary['errors']} errors, "
+        f"CPU {sum(cpu_ms.values()):.2f} ms/request"
     )
-    return Run(path, workload.name, concurrency, summary, dict(result.failures.most_common(5)))
+    return Run(path, workload.name, concurrency, summary, dict(result.failures.most_common(5)), cpu_ms)

@@ -8,41 +8,23 @@ the gateway answers with no 5xx of its own, and every refusal it makes is ``{"er
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
-from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from serving.gateway import Upstream, create_app
+from tests.loopback import serving_in_thread
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import API_KEY, MODELS, config_for
 
 pytestmark = pytest.mark.integration
 MAX_BODY_BYTES = 64 * 1024
 AUTH = {"x-api-key": API_KEY}
-
-
-def serve_in_thread(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """``app`` under uvicorn on a free loopback port, lifespan included; returns (server, thread, url)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("gateway failed to start")
-        time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @dataclass(frozen=True)
@@ -55,12 +37,8 @@ class Stack:
 def stack() -> Iterator[Stack]:
     with running_echo_upstream() as (echo_url, _):
         config = config_for(gateway_routes(echo_url), max_body_bytes=MAX_BODY_BYTES, upstream_timeout_s=5.0)
-        server, thread, url = serve_in_thread(create_app(config))
-        try:
+        with serving_in_thread(create_app(config), lifespan="on") as url:
             yield Stack(url, echo_url)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
 
 
 def gateway_routes(url: str) -> dict[str, list[Upstream]]:

@@ -147,3 +147,25 @@ def test_result_has_ratios_tables_and_charts_and_renders(tmp_path: Path) -> None
 @pytest.mark.parametrize(("met", "verdict"), [(True, "met"), (False, "not met"), (None, "not evaluated")])
 def test_verdict_words(met: bool | None, verdict: str) -> None:
     assert Target("x", "<= 1", 1.0, "ms", met).verdict == verdict
+
+
+def test_cpu_per_request_is_tabled_for_the_throughput_runs_with_a_total() -> None:
+    cpu = {"gateway": 1.5, "triton": 2.0, "load generator": 0.5}
+    runs = [
+        replace(run, cpu_ms=cpu if run.concurrency == 32 else {"gateway": 9.0}) for run in measurements().runs
+    ]
+    result = as_result(measurements(runs=runs))
+    table = next(t for t in result["tables"] if t["title"].startswith("CPU per answered request"))
+    first = [row for row in table["rows"] if row[:2] == ["visual-search", STACK]]
+    assert first == [
+        ["visual-search", STACK, "gateway", 1.5],
+        ["visual-search", STACK, "triton", 2.0],
+        ["visual-search", STACK, "load generator", 0.5],
+        ["visual-search", STACK, "total", 4.0],
+    ]
+    assert all(row[3] != 9.0 for row in table["rows"])  # other concurrencies stay out
+
+
+def test_no_cpu_table_without_cpu_readings() -> None:
+    result = as_result(measurements())
+    assert not any(t["title"].startswith("CPU per answered request") for t in result["tables"])

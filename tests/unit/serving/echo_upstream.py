@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +20,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
+from tests.loopback import serving_in_thread
 
 
 def echo_app(version_header: str | None = None, ready: bool = True) -> FastAPI:
@@ -79,21 +78,8 @@ def running_echo_upstream(
 ) -> Iterator[tuple[str, FastAPI]]:
     """Serve an echo upstream on a free loopback port in a thread; yields (base URL, app)."""
     app = echo_app(version_header, ready)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("echo upstream failed to start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+    with serving_in_thread(app) as url:
+        yield url, app
 
 
 if __name__ == "__main__":
