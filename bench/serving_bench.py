@@ -17,10 +17,10 @@ Verdicts and the result document: ``bench.serving_report``.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
+import psutil
 from rich.console import Console
 
 from bench.load import run_load
@@ -41,7 +41,7 @@ WARMUP = {True: 10, False: 50}
 FLOOR_REQUESTS = {True: 300, False: 3000}
 FLOOR_WARMUP = 20
 LOAD_GENERATOR = "load generator"
-"""This process, in the CPU accounting."""
+"""This process alone (not its children: the plain-KServe server is one), in the CPU accounting."""
 RUN_DIR = "serving-bench"
 """Under the benchmark state dir: the plain-KServe servers' logs."""
 
@@ -175,10 +175,7 @@ def load_run(
 ) -> Run:
     """One load run, with the CPU each server process tree (``name -> pid``) and the load generator
     (this process) spent on it per answered request."""
-    from bench.stack_bench import tree_cpu_seconds
-
-    processes = {**processes, LOAD_GENERATOR: os.getpid()}
-    before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+    before = _cpu_seconds(processes)
     result = run_load(
         url,
         workload.request,
@@ -189,8 +186,8 @@ def load_run(
     )
     answered = result.requests + WARMUP[quick]  # the warmup requests ran inside the CPU interval
     cpu_ms = {
-        name: round((tree_cpu_seconds(pid) - before[name]) * 1000 / answered, 3)
-        for name, pid in processes.items()
+        name: round((seconds - before[name]) * 1000 / answered, 3)
+        for name, seconds in _cpu_seconds(processes).items()
     }
     summary = result.summary()
     console.print(
@@ -199,3 +196,14 @@ def load_run(
         f"CPU {sum(cpu_ms.values()):.2f} ms/request"
     )
     return Run(path, workload.name, concurrency, summary, dict(result.failures.most_common(5)), cpu_ms)
+
+
+def _cpu_seconds(processes: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each server's process tree, and of this process (the load generator)."""
+    from bench.stack_bench import tree_cpu_seconds
+
+    own = psutil.Process().cpu_times()
+    return {
+        **{name: tree_cpu_seconds(pid) for name, pid in processes.items()},
+        LOAD_GENERATOR: own.user + own.system,
+    }
