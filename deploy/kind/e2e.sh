@@ -5,8 +5,10 @@
 #      default s3://modelyard-models) and tag the version with that URI
 #   2. read each champion's published URI from MLflow, enable serving with those storageUris,
 #      wait for the InferenceServices, query each through its transformer and the gateway
-#   3. canary: patch a second ranking predictor (the same published folder) taking 20% of
-#      traffic, query, roll back
+#   3. canary: train a second ranking version (a copy of its RayJob), `yard rollout start
+#      --target k8s` (a candidate InferenceService ranking-v<N>, the split in the gateways'
+#      rollouts ConfigMap), query through the gateway until both versions answered, roll back
+# Step 3 runs the repo's `yard` on this host (make install), against port-forwards.
 set -euo pipefail
 
 NAMESPACE="${NAMESPACE:-modelyard}"
@@ -72,20 +74,44 @@ port_forward "$full-gateway" 18180:8080
 curl -sf -H "X-API-Key: $api_key" http://127.0.0.1:18180/v2/health/ready
 echo
 
-echo "== 3. canary: ranking v2 (the same published folder) at 20%"
-kubectl -n "$NAMESPACE" patch inferenceservice ranking --type merge -p "$(cat <<JSON
-{"spec": {"canary": [{"trafficPercent": 20, "predictor": {"name": "v2", "model": {
-  "name": "kserve-container", "modelFormat": {"name": "triton"},
-  "runtime": "$full-triton", "storageUri": "${published[ranking]}"}}}]}}
-JSON
-)"
-kubectl -n "$NAMESPACE" wait inferenceservice ranking --for=condition=Ready --timeout=10m
-ok=0
-for _ in $(seq 20); do infer 18083 ranking >/dev/null && ok=$((ok + 1)); done
-echo "-- ranking answered $ok/20 during the canary"
-[[ "$ok" == 20 ]]
-kubectl -n "$NAMESPACE" get inferenceservice ranking -o jsonpath='{.status.components.predictor.traffic}'; echo
-echo "-- roll back: drop the canary"
-kubectl -n "$NAMESPACE" patch inferenceservice ranking --type merge -p '{"spec": {"canary": null}}'
-kubectl -n "$NAMESPACE" wait inferenceservice ranking --for=condition=Ready --timeout=10m
+echo "== 3. canary: a second ranking version through the gateway, then a rollback"
+yard="$here/../../.venv/bin/yard"
+[[ -x "$yard" ]] || { echo "no $yard: run make install first (step 3 drives yard rollout)" >&2; exit 1; }
+kubectl -n "$NAMESPACE" get rayjob "$full-train-ranking" -o json | python3 -c 'import json, sys
+job = json.load(sys.stdin)
+meta = job["metadata"]
+meta["name"] += "-2"
+for key in ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields"):
+    meta.pop(key, None)
+meta.pop("annotations", None)
+job.pop("status", None)
+print(json.dumps(job))' | kubectl -n "$NAMESPACE" apply -f -
+kubectl -n "$NAMESPACE" wait "rayjob/$full-train-ranking-2" \
+  --for=jsonpath='{.status.jobStatus}'=SUCCEEDED --timeout=60m
+v1="${published[ranking]##*/}"
+v2="$(curl -sf "http://127.0.0.1:15000/api/2.0/mlflow/registered-models/get?name=ranking" | python3 -c 'import json, sys
+print(max(int(v["version"]) for v in json.load(sys.stdin)["registered_model"]["latest_versions"]))')"
+echo "-- stable v$v1, candidate v$v2"
+port_forward "$full-qdrant" 16333:6333
+export MODELYARD_MLFLOW_TRACKING_URI=http://127.0.0.1:15000 MODELYARD_QDRANT_URL=http://127.0.0.1:16333
+MODELYARD_QDRANT_API_KEY="$(kubectl -n "$NAMESPACE" get secret "$full-qdrant" -o jsonpath='{.data.api-key}' | base64 -d)"
+export MODELYARD_QDRANT_API_KEY
+# start creates ranking-v$v2, waits for Ready, writes 50% into the ConfigMap and waits until
+# every gateway pod applied it (the kubelet refreshes mounted ConfigMaps within about a minute)
+"$yard" rollout start ranking --target k8s -n "$NAMESPACE" --release "$RELEASE" --version "$v2" \
+  --percent 50 --model-store "${published[ranking]%/ranking/*}" --ready-timeout 900
+declare -A answered=()
+for user in $(seq 40); do
+  version="$(curl -sf -o /dev/null -D - -H "X-API-Key: $api_key" -H "x-user-id: $user" \
+    -H 'Content-Type: application/json' --data @"$here/requests/ranking.json" \
+    http://127.0.0.1:18180/v2/models/ranking/infer | tr -d '\r' | sed -n 's/^x-modelyard-version: //Ip')"
+  answered[$version]=$(( ${answered[$version]:-0} + 1 ))
+done
+for v in "${!answered[@]}"; do echo "-- version $v answered ${answered[$v]}/40"; done
+[[ -n "${answered[$v1]:-}" && -n "${answered[$v2]:-}" ]]
+"$yard" rollout status ranking --target k8s -n "$NAMESPACE" --release "$RELEASE"
+echo "-- roll back: all traffic to v$v1, the candidate InferenceService deleted"
+"$yard" rollout rollback ranking --target k8s -n "$NAMESPACE" --release "$RELEASE" \
+  --model-store "${published[ranking]%/ranking/*}"
+! kubectl -n "$NAMESPACE" get inferenceservice "ranking-v$v2" 2>/dev/null
 echo "e2e passed"

@@ -1,8 +1,16 @@
-"""``yard rollout``: canary and shadow rollouts, on the local gateway or on Kubernetes (KServe)."""
+"""``yard rollout``: canary and shadow rollouts, on the local gateway or on Kubernetes (KServe).
+
+Both targets run the same driver (``modelyard.rollout.driver``): on Kubernetes the split is the
+chart's rollouts ConfigMap, which the in-cluster gateways follow, and a candidate is its own
+InferenceService; every kubectl change is printed as the command that does it by hand.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -17,8 +25,7 @@ from modelyard.logs import event
 from modelyard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from modelyard.rollout.kube import KubeChange, KubeRollouts
-    from modelyard.rollout.local import LocalRollouts
+    from modelyard.rollout.driver import Rollouts
     from modelyard.rollout.progressive import StepReport
     from modelyard.rollout.state import Rollout
 
@@ -40,16 +47,13 @@ class Target(StrEnum):
     k8s = "k8s"
 
 
-class KubeMode(StrEnum):
-    standard = "standard"
-    knative = "knative"
-
-
 TARGET = typer.Option(
-    Target.local, "--target", help="local: the yard serve gateway; k8s: the InferenceService."
+    Target.local,
+    "--target",
+    help="local: the yard serve gateway; k8s: the chart's gateways (rollouts ConfigMap).",
 )
-NAMESPACE = typer.Option("modelyard", "--namespace", "-n", help="k8s: namespace of the InferenceService.")
-MODE = typer.Option(None, "--mode", help="k8s: KServe deployment mode [default: the object's annotation].")
+NAMESPACE = typer.Option("modelyard", "--namespace", "-n", help="k8s: namespace of the release.")
+RELEASE = typer.Option("modelyard", "--release", help="k8s: Helm release name of the chart.")
 GATEWAY = typer.Option(None, "--gateway", help="local: gateway URL [default: from stack.json].")
 MODEL_STORE = typer.Option(
     None,
@@ -57,6 +61,17 @@ MODEL_STORE = typer.Option(
     help="k8s: where versions are published, <store>/<model>/<version> [default: MODELYARD_MODEL_STORE_URI].",
 )
 AS_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+@dataclass(frozen=True)
+class Where:
+    """The target of one command, as given on the command line."""
+
+    target: Target
+    gateway: str | None
+    namespace: str
+    release: str
+    model_store: str | None
 
 
 # --- drivers ---------------------------------------------------------------------------
@@ -78,34 +93,55 @@ def _api_key(settings: Settings) -> str | None:
     return read_api_key(settings, required=False)
 
 
-def _local(gateway: str | None) -> LocalRollouts:
-    """Registry first: an unreachable MLflow stops the command before anything moves."""
+def _backend(where: Where, commands: list[str]) -> Any:
+    """Where the split lives: the local gateway's admin API, or the chart's rollouts ConfigMap."""
+    settings = get_settings()
+    if where.target is Target.k8s:
+        from modelyard.rollout.kube import ChartRelease, ConfigMapRollouts, Kubectl
+
+        chart = ChartRelease(where.namespace, where.release)
+        return ConfigMapRollouts(Kubectl(where.namespace), chart, commands)
     from modelyard.rollout.admin_client import GatewayAdmin
+
+    return GatewayAdmin(_gateway_url(settings, where.gateway), _api_key(settings))
+
+
+def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:
+    """The driver, and the kubectl commands it runs (k8s). Registry first: an unreachable MLflow
+    stops the command before anything moves."""
+    from modelyard.rollout.driver import Rollouts
     from modelyard.rollout.lifecycle import open_registry
-    from modelyard.rollout.local import LocalRollouts
-    from serving.rollout.candidates import retire_candidate
 
     settings = get_settings()
     registry = open_registry(settings)
-    admin = GatewayAdmin(_gateway_url(settings, gateway), _api_key(settings))
-    return LocalRollouts(settings, admin, registry, partial(retire_candidate, settings))
+    commands: list[str] = []
+    backend = _backend(where, commands)
+    if where.target is Target.k8s:
+        from modelyard.registry.publish import resolve_store
+        from modelyard.rollout.kube import KubeCandidates
+        from serving.rollout.candidates import index_candidate
 
+        store = resolve_store(where.model_store, settings)
+        index = partial(index_candidate, settings)
+        host: Any = KubeCandidates(backend.api, where.namespace, store, index, commands)
+    else:
+        from serving.rollout.candidates import LocalCandidates
 
-def _kube(namespace: str, mode: KubeMode | None, model_store: str | None) -> KubeRollouts:
-    """The store comes from settings unless --model-store overrides it; unset is a UsageError."""
-    from modelyard.registry.publish import resolve_store
-    from modelyard.rollout.kube import Kubectl, KubeRollouts
-
-    store = resolve_store(model_store, get_settings())
-    return KubeRollouts(Kubectl(namespace), namespace, store, mode.value if mode else None)
+        host = LocalCandidates(settings)
+    return Rollouts(settings, backend, registry, host), commands
 
 
 # --- output ----------------------------------------------------------------------------
 
 
-def _show_rollout(rollout: Rollout, as_json: bool) -> None:
+def _rollout_document(rollout: Rollout, commands: list[str]) -> dict[str, Any]:
+    document = rollout.model_dump(mode="json")
+    return {"rollout": document, "kubectl": commands} if commands else document
+
+
+def _show_rollout(rollout: Rollout, as_json: bool, commands: list[str]) -> None:
     if as_json:
-        emit_json(rollout.model_dump(mode="json"))
+        emit_json(_rollout_document(rollout, commands))
         return
     canary = f"v{rollout.canary.version} ({rollout.canary.url})" if rollout.canary else "none"
     console.print(
@@ -114,13 +150,16 @@ def _show_rollout(rollout: Rollout, as_json: bool) -> None:
     )
 
 
-def _show_kube(change: KubeChange, as_json: bool) -> None:
-    if as_json:
-        emit_json({"patches": change.patches, "kubectl": change.kubectl_commands()})
-        return
-    console.print("[green]applied[/]; the same by hand:")
-    for command in change.kubectl_commands():
-        console.print(command, soft_wrap=True, highlight=False, markup=False)
+@contextmanager
+def _showing_commands(commands: list[str], as_json: bool) -> Iterator[None]:
+    """After the command (even a failed one), what it did on Kubernetes, by hand."""
+    try:
+        yield
+    finally:
+        if commands and not as_json:
+            console.print("the same by hand:")
+            for command in commands:
+                console.print(command, soft_wrap=True, highlight=False, markup=False)
 
 
 def _show_step(report: StepReport, out: Console = console) -> None:
@@ -177,13 +216,14 @@ def start(
     ),
     target: Target = TARGET,
     namespace: str = NAMESPACE,
-    mode: KubeMode | None = MODE,
+    release: str = RELEASE,
     gateway: str | None = GATEWAY,
     model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
-    """Load the candidate next to stable, wait until it is ready, then shift traffic to it."""
+    """Start the candidate next to stable, wait until it is ready, then shift traffic to it."""
     from modelyard.rollout.analysis import AnalysisPolicy
+    from modelyard.rollout.lifecycle import resolve_candidate
     from modelyard.rollout.progressive import parse_duration, parse_steps
 
     plan = parse_steps(steps) if steps else None
@@ -191,44 +231,32 @@ def start(
         raise UsageError(
             "--steps needs --auto (each step is judged)", hint="add --auto, or use yard rollout set"
         )
+    if upstream and target is Target.k8s:
+        raise UsageError(
+            "--upstream is for the local target", hint="drop it: on k8s the CLI creates the candidate"
+        )
     first = plan[0] if plan else percent if percent is not None else 100 if shadow else 10
-    if target is Target.k8s:
-        if shadow or plan:
-            raise UsageError(
-                "--shadow and --steps/--auto are local-gateway features",
-                hint="on k8s step by hand with yard rollout set --target k8s, watching your Prometheus",
-            )
-        from modelyard.rollout.lifecycle import open_registry, resolve_candidate
-
-        candidate = resolve_candidate(open_registry(get_settings()), model, version, alias)
-        change = _kube(namespace, mode, model_store).start(model, candidate.version, first, ready_timeout)
-        _show_kube(change, as_json)
-        return
-    from modelyard.rollout.lifecycle import resolve_candidate
-
-    rollouts = _local(gateway)
+    rollouts, commands = _rollouts(Where(target, gateway, namespace, release, model_store))
     candidate = resolve_candidate(rollouts.registry, model, version, alias)
-    url = upstream or _launch_candidate(rollouts, model, candidate.version)
-    rollout = rollouts.start(model, candidate, url, first, "shadow" if shadow else "canary", ready_timeout)
-    if not (as_json and plan):  # with --json a progressive rollout prints one document at the end
-        _show_rollout(rollout, as_json)
-    if plan:
-        policy = AnalysisPolicy(error_margin, p99_margin, min_requests, min_agreement)
-        _progress(rollouts, rollout, plan, parse_duration(interval), policy, as_json)
-
-
-def _launch_candidate(rollouts: LocalRollouts, model: str, version: int) -> str:
-    from modelyard.rollout.local import routed_versions
-    from serving.rollout.candidates import launch_candidate
-
-    _, current = rollouts.admin.view(model)
-    keep = routed_versions(current) if current else [int(rollouts.admin.stable(model).version)]
-    with console.status(f"starting {model} version {version} next to stable"):
-        return launch_candidate(get_settings(), model, version, keep)
+    mode = "shadow" if shadow else "canary"
+    with _showing_commands(commands, as_json):
+        with console.status(f"starting {model} version {candidate.version} next to stable"):
+            rollout = rollouts.start(model, candidate, first, mode, ready_timeout, upstream)
+        if not (as_json and plan):  # with --json a progressive rollout prints one document at the end
+            _show_rollout(rollout, as_json, commands)
+        if plan:
+            policy = AnalysisPolicy(error_margin, p99_margin, min_requests, min_agreement)
+            _progress(rollouts, rollout, plan, parse_duration(interval), policy, as_json, commands)
 
 
 def _progress(
-    rollouts: LocalRollouts, rollout: Rollout, plan: list[int], interval_s: float, policy: Any, as_json: bool
+    rollouts: Rollouts,
+    rollout: Rollout,
+    plan: list[int],
+    interval_s: float,
+    policy: Any,
+    as_json: bool,
+    commands: list[str],
 ) -> None:
     from modelyard.rollout.progressive import run_steps
 
@@ -242,7 +270,7 @@ def _progress(
     else:
         event(log, "rollout_auto_rollback", logging.WARNING, model=rollout.model, reason=outcome.reason)
     if as_json:
-        emit_json(result)
+        emit_json(result | ({"kubectl": commands} if commands else {}))
     if not outcome.passed:
         raise AutoRollback(
             f"rolled back {rollout.model} automatically: {outcome.reason}",
@@ -256,19 +284,15 @@ def set_percent(
     percent: int = typer.Option(..., "--percent", min=0, max=100, help="New canary (or shadow) share."),
     target: Target = TARGET,
     namespace: str = NAMESPACE,
-    mode: KubeMode | None = MODE,
+    release: str = RELEASE,
     gateway: str | None = GATEWAY,
     model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """Move the candidate's share of traffic."""
-    if target is Target.k8s:
-        from modelyard.rollout.lifecycle import open_registry
-
-        open_registry(get_settings())
-        _show_kube(_kube(namespace, mode, model_store).set_percent(model, percent), as_json)
-        return
-    _show_rollout(_local(gateway).set_percent(model, percent), as_json)
+    rollouts, commands = _rollouts(Where(target, gateway, namespace, release, model_store))
+    with _showing_commands(commands, as_json):
+        _show_rollout(rollouts.set_percent(model, percent), as_json, commands)
 
 
 @app.command()
@@ -276,35 +300,20 @@ def promote(
     model: str = typer.Argument(...),
     target: Target = TARGET,
     namespace: str = NAMESPACE,
-    mode: KubeMode | None = MODE,
+    release: str = RELEASE,
     gateway: str | None = GATEWAY,
     model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """The candidate becomes champion: all traffic, MLflow aliases, and the live Qdrant index."""
-    from modelyard.rollout.lifecycle import open_registry, promote_in_registry, switch_embeddings
-
-    if target is Target.k8s:
-        from modelyard.rollout import kserve
-
-        settings = get_settings()
-        registry = open_registry(settings)
-        kube = _kube(namespace, mode, model_store)
-        isvc = kube.api.get(model)
-        version = int(kserve.traffic_status(isvc, kube.mode_of(isvc)).canary_version or 0)
-        if not version:
-            raise UsageError(f"{model} has no canary to promote", hint="yard rollout start --target k8s")
-        change = kube.promote(model)
-        promote_in_registry(registry, model, version)
-        switch_embeddings(settings, model, version)
-        _show_kube(change, as_json)
-        return
-    rollout, aliases, embeddings = _local(gateway).promote(model)
-    if as_json:
-        emit_json({"rollout": rollout.model_dump(mode="json"), "aliases": aliases, "embeddings": embeddings})
-        return
-    _show_rollout(rollout, False)
-    console.print(f"aliases: {aliases}; embeddings: {embeddings or 'no collection'}")
+    rollouts, commands = _rollouts(Where(target, gateway, namespace, release, model_store))
+    with _showing_commands(commands, as_json):
+        rollout, aliases, embeddings = rollouts.promote(model)
+        if as_json:
+            emit_json({**_rollout_document(rollout, commands), "aliases": aliases, "embeddings": embeddings})
+            return
+        _show_rollout(rollout, False, commands)
+        console.print(f"aliases: {aliases}; embeddings: {embeddings or 'no collection'}")
 
 
 @app.command()
@@ -313,28 +322,15 @@ def rollback(
     reason: str = typer.Option("manual rollback", "--reason", help="Recorded in the rollout and the logs."),
     target: Target = TARGET,
     namespace: str = NAMESPACE,
-    mode: KubeMode | None = MODE,
+    release: str = RELEASE,
     gateway: str | None = GATEWAY,
     model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
     """Canary running: all traffic back to stable. After a promote: the previous champion returns."""
-    if target is Target.k8s:
-        from modelyard.rollout import kserve
-        from modelyard.rollout.lifecycle import open_registry, switch_embeddings
-
-        settings = get_settings()
-        registry = open_registry(settings)
-        kube = _kube(namespace, mode, model_store)
-        isvc = kube.api.get(model)
-        if kserve.traffic_status(isvc, kube.mode_of(isvc)).canary_version:
-            _show_kube(kube.rollback(model, reason), as_json)
-            return
-        champion = registry.rollback(model).champion
-        switch_embeddings(settings, model, champion)
-        _show_kube(kube.restore(model, champion), as_json)
-        return
-    _show_rollout(_local(gateway).rollback(model, reason), as_json)
+    rollouts, commands = _rollouts(Where(target, gateway, namespace, release, model_store))
+    with _showing_commands(commands, as_json):
+        _show_rollout(rollouts.rollback(model, reason), as_json, commands)
 
 
 @app.command()
@@ -342,36 +338,25 @@ def status(
     model: str = typer.Argument(...),
     target: Target = TARGET,
     namespace: str = NAMESPACE,
-    mode: KubeMode | None = MODE,
+    release: str = RELEASE,
     gateway: str | None = GATEWAY,
-    model_store: str | None = MODEL_STORE,
     as_json: bool = AS_JSON,
 ) -> None:
-    """Versions, split and per-variant figures (requests, errors, p50/p99 since the gateway started)."""
-    if target is Target.k8s:
-        report = _kube(namespace, mode, model_store).status(model)
-        if as_json:
-            emit_json(report)
-        else:
-            for key, value in report.items():
-                console.print(f"{key}: {value}", highlight=False)
-        return
-    from modelyard.rollout.admin_client import GatewayAdmin
-
-    settings = get_settings()  # status reads the gateway only: it works while MLflow is down
-    admin = GatewayAdmin(_gateway_url(settings, gateway), _api_key(settings))
-    report = _local_status(admin, model)
+    """Versions, split and per-variant figures (requests, errors, p50/p99 since each gateway started)."""
+    # Status reads the split and the gateways only: it works while MLflow is down.
+    backend = _backend(Where(target, gateway, namespace, release, None), [])
+    report = _status_report(backend, model)
     if as_json:
         emit_json(report)
         return
     _print_status(report)
 
 
-def _local_status(admin: Any, model: str) -> dict[str, Any]:
+def _status_report(backend: Any, model: str) -> dict[str, Any]:
     from modelyard.rollout.scrape import window
 
-    configured, rollout = admin.view(model)
-    snapshot = admin.snapshot()
+    configured, rollout = backend.view(model)
+    snapshot = backend.snapshot()
     stable = rollout.stable if rollout else configured[0]
     variants = [("stable", stable, "served")]
     if rollout and rollout.canary:

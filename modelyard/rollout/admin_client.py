@@ -1,4 +1,4 @@
-"""Client of the gateway's rollout admin API and its /metrics (what ``yard rollout`` talks to)."""
+"""The local ``RolloutBackend``: the gateway's rollout admin API and its /metrics."""
 
 from __future__ import annotations
 
@@ -24,16 +24,6 @@ class GatewayAdmin:
         body = self._call("GET", f"/admin/rollouts/{model}")
         rollout = Rollout.model_validate(body["rollout"]) if body["rollout"] else None
         return [Variant.model_validate(u) for u in body["configured"]], rollout
-
-    def stable(self, model: str) -> Variant:
-        configured, rollout = self.view(model)
-        return rollout.stable if rollout else configured[0]
-
-    def rollout(self, model: str) -> Rollout:
-        _, rollout = self.view(model)
-        if rollout is None:
-            raise NotFoundError(f"{model} has no rollout", hint=f"start one: yard rollout start {model} ...")
-        return rollout
 
     def put(self, model: str, spec: RolloutSpec) -> Rollout:
         return Rollout.model_validate(

@@ -1,11 +1,12 @@
-"""InferenceService canary patches for KServe v0.20 (pure: objects in, merge patches out).
+"""Candidate InferenceServices and the kubectl commands behind them (pure: objects in, objects out).
 
-Standard mode (``serving.kserve.io/deploymentMode: Standard``): the candidate is a named
-second predictor in ``spec.canary[]`` with its ``trafficPercent``. Knative mode: the
-candidate becomes the predictor's latest revision and ``spec.predictor.canaryTrafficPercent``
-of traffic goes to it. KServe cannot resolve MLflow aliases, so a version is addressed by
-its storage folder, ``<model store>/<model>/<version>`` (the training RayJob publishes there).
-Every patch is a JSON merge patch (RFC 7386): ``kubectl patch --type merge`` takes it as is.
+KServe's own canary (``spec.canary[]`` in Standard mode, ``canaryTrafficPercent`` in Knative
+mode) splits only the predictor: one stable transformer would feed both predictors, and our
+transformer is pinned to one version (thresholds, feature tables, Qdrant collection, the
+Triton version it asks for). So a candidate is a whole second InferenceService,
+``<model>-v<version>``, built from the stable one's spec, and the modelyard gateway splits
+traffic between the two transformers. KServe cannot resolve MLflow aliases, so a version is
+addressed by its storage folder, ``<model store>/<model>/<version>``.
 """
 
 from __future__ import annotations
@@ -13,23 +14,20 @@ from __future__ import annotations
 import copy
 import json
 import shlex
-from dataclasses import dataclass
-from typing import Any, Literal
-
-from modelyard.errors import UsageError
-
-DeployMode = Literal["standard", "knative"]
-MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
-CANARY_VERSION = "modelyard.io/canary-version"
-STABLE_VERSION = "modelyard.io/stable-version"
-STABLE_STORAGE = "modelyard.io/stable-storage-uri"
-REASON = "modelyard.io/rollout-reason"
-CANARY_CONTAINER = "kserve-container"
-"""A canary's model is a full container spec, where the name is required."""
-_STANDARD_NAMES = ("standard", "rawdeployment")
-_KNATIVE_NAMES = ("serverless", "knative")
+from typing import Any
 
 Object = dict[str, Any]
+
+CANDIDATE_OF = "modelyard.io/candidate-of"
+VERSION_LABEL = "modelyard.io/version"
+VERSION_ARG = "--version="
+_SERVER_FIELDS = ("status",)
+_SERVER_METADATA = ("resourceVersion", "uid", "generation", "managedFields", "creationTimestamp")
+_FOREIGN_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "meta.helm.sh/release-name",
+    "meta.helm.sh/release-namespace",
+)
 
 
 def storage_uri(model_store: str, model: str, version: int) -> str:
@@ -37,153 +35,91 @@ def storage_uri(model_store: str, model: str, version: int) -> str:
     return f"{model_store.rstrip('/')}/{model}/{version}"
 
 
-def canary_name(version: int) -> str:
-    return f"v{version}"
+def candidate_name(model: str, version: int) -> str:
+    return f"{model}-v{version}"
 
 
-def deploy_mode(isvc: Object, override: DeployMode | None = None) -> DeployMode:
-    """The mode the InferenceService runs in (its annotation), unless the operator says otherwise."""
-    if override is not None:
-        return override
-    declared = (isvc.get("metadata", {}).get("annotations", {}).get(MODE_ANNOTATION) or "").lower()
-    if declared in _STANDARD_NAMES:
-        return "standard"
-    if declared in _KNATIVE_NAMES:
-        return "knative"
-    raise UsageError(
-        f"InferenceService {isvc['metadata']['name']} has no known {MODE_ANNOTATION} ({declared!r})",
-        hint="pass --mode standard or --mode knative",
-    )
+def transformer_url(isvc_name: str, namespace: str) -> str:
+    """The transformer's in-cluster URL: KServe names its Service ``<isvc>-transformer`` in both
+    modes (a ClusterIP in Standard mode, Knative's own Service in Knative mode), port 80."""
+    return f"http://{isvc_name}-transformer.{namespace}.svc"
 
 
-def start_patch(isvc: Object, mode: DeployMode, version: int, uri: str, percent: int) -> Object:
-    """Deploy ``uri`` as the canary with ``percent`` of traffic (0: deploy, send nothing yet)."""
-    stable = isvc["spec"]["predictor"]
-    annotations = {
-        CANARY_VERSION: str(version),
-        STABLE_STORAGE: stable["model"]["storageUri"],
-        REASON: None,
+def served_version(isvc: Object) -> str:
+    """The version an InferenceService serves: its storage folder's last segment (as the chart)."""
+    return isvc["spec"]["predictor"]["model"]["storageUri"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def candidate_isvc(stable: Object, version: int, uri: str) -> Object:
+    """The stable InferenceService's spec serving ``uri``, named and labelled as its candidate.
+
+    Server-owned fields and KServe canary fields are dropped, so the result can be applied as is.
+    """
+    model = stable["metadata"]["name"]
+    candidate = {key: copy.deepcopy(value) for key, value in stable.items() if key not in _SERVER_FIELDS}
+    metadata = candidate["metadata"]
+    for key in _SERVER_METADATA:
+        metadata.pop(key, None)
+    metadata["name"] = candidate_name(model, version)
+    metadata["labels"] = {
+        **metadata.get("labels", {}),
+        CANDIDATE_OF: model,
+        VERSION_LABEL: str(version),
     }
-    if mode == "knative":
-        spec = {"predictor": {"canaryTrafficPercent": percent, "model": {"storageUri": uri}}}
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k not in _FOREIGN_ANNOTATIONS}
+    if annotations:
+        metadata["annotations"] = annotations
     else:
-        spec = {"canary": [_canary_entry(stable, version, uri, percent)]}
-    return {"metadata": {"annotations": annotations}, "spec": spec}
+        metadata.pop("annotations", None)
+    spec = candidate["spec"]
+    spec.pop("canary", None)
+    spec["predictor"].pop("canaryTrafficPercent", None)
+    spec["predictor"]["model"]["storageUri"] = uri
+    transformer = spec.get("transformer")
+    if transformer:
+        transformer.pop("canaryTrafficPercent", None)
+        for container in transformer.get("containers", []):
+            container["args"] = _pin_version(container.get("args", []), version)
+    return candidate
 
 
-def _canary_entry(stable_predictor: Object, version: int, uri: str, percent: int) -> Object:
-    """The stable predictor's pod and runtime, serving ``uri`` under its own name."""
-    predictor = copy.deepcopy(stable_predictor)
-    predictor.pop("canaryTrafficPercent", None)
-    predictor["name"] = canary_name(version)
-    predictor["model"] = {**predictor["model"], "name": CANARY_CONTAINER, "storageUri": uri}
-    return {"trafficPercent": percent, "predictor": predictor}
+def _pin_version(args: list[str], version: int) -> list[str]:
+    kept = [arg for arg in args if not arg.startswith(VERSION_ARG)]
+    return [*kept, f"{VERSION_ARG}{version}"]
 
 
-def percent_patch(isvc: Object, mode: DeployMode, percent: int) -> Object:
-    """Move the canary's share of traffic to ``percent``."""
-    if mode == "knative":
-        return {"spec": {"predictor": {"canaryTrafficPercent": percent}}}
-    canaries = isvc["spec"].get("canary") or []
-    if not canaries:
-        raise UsageError(f"{isvc['metadata']['name']} has no canary", hint="start one: yard rollout start")
-    # spec.canary is an atomic list: a merge patch replaces it whole.
-    return {"spec": {"canary": [{**canaries[0], "trafficPercent": percent}]}}
+def is_ready(isvc: Object) -> bool:
+    """KServe's verdict: ``status.conditions`` holds ``Ready=True`` for the current generation."""
+    status = isvc.get("status") or {}
+    if status.get("observedGeneration", 0) < isvc.get("metadata", {}).get("generation", 0):
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
-def promote_patch(isvc: Object, mode: DeployMode) -> Object:
-    """The canary becomes the predictor; no canary is left."""
-    annotations = {CANARY_VERSION: None, STABLE_STORAGE: None, REASON: None}
-    if mode == "knative":
-        # Without canaryTrafficPercent the latest revision (the candidate) takes all traffic.
-        return {
-            "metadata": {"annotations": annotations},
-            "spec": {"predictor": {"canaryTrafficPercent": None}},
-        }
-    uri = canary_storage_uri(isvc, mode)
-    return {
-        "metadata": {"annotations": annotations},
-        "spec": {"predictor": {"model": {"storageUri": uri}}, "canary": None},
-    }
+# --- the same by hand ------------------------------------------------------------------
 
 
-def rollback_patches(isvc: Object, mode: DeployMode, reason: str) -> list[Object]:
-    """Patches, in order, that return all traffic to the stable version and drop the candidate."""
-    annotations = {CANARY_VERSION: None, STABLE_STORAGE: None, REASON: reason}
-    if mode == "standard":
-        return [{"metadata": {"annotations": annotations}, "spec": {"canary": None}}]
-    stable_uri = isvc["metadata"].get("annotations", {}).get(STABLE_STORAGE)
-    if not stable_uri:
-        raise UsageError(
-            f"{isvc['metadata']['name']} does not record its stable storage URI ({STABLE_STORAGE})",
-            hint="set spec.predictor.canaryTrafficPercent to 0 by hand, then restore storageUri",
-        )
-    return [
-        # First traffic (0 % to the latest revision: the previous one takes it all), then the spec.
-        {"spec": {"predictor": {"canaryTrafficPercent": 0}}},
-        {
-            "metadata": {"annotations": annotations},
-            "spec": {"predictor": {"canaryTrafficPercent": None, "model": {"storageUri": stable_uri}}},
-        },
-    ]
+def _kubectl(namespace: str, *words: str) -> str:
+    return " ".join(["kubectl", "-n", shlex.quote(namespace), *words])
 
 
-def canary_storage_uri(isvc: Object, mode: DeployMode) -> str:
-    if mode == "knative":
-        return isvc["spec"]["predictor"]["model"]["storageUri"]
-    canaries = isvc["spec"].get("canary") or []
-    if not canaries:
-        raise UsageError(f"{isvc['metadata']['name']} has no canary", hint="start one: yard rollout start")
-    return canaries[0]["predictor"]["model"]["storageUri"]
+def apply_command(namespace: str, manifest: Object) -> str:
+    body = json.dumps(manifest, indent=2)
+    return _kubectl(namespace, "apply", "-f", "-", "<<'EOF'") + f"\n{body}\nEOF"
 
 
-@dataclass(frozen=True)
-class TrafficStatus:
-    """What KServe reports about the split."""
-
-    canary_version: str | None
-    canary_ready: bool
-    canary_percent: int | None
-    traffic: list[dict[str, Any]]
-    """``status.components.predictor.traffic`` as reported (Knative revisions and percents)."""
-
-
-def traffic_status(isvc: Object, mode: DeployMode) -> TrafficStatus:
-    metadata, status = isvc.get("metadata", {}), isvc.get("status") or {}
-    version = metadata.get("annotations", {}).get(CANARY_VERSION)
-    predictor = (status.get("components") or {}).get("predictor") or {}
-    traffic = predictor.get("traffic") or []
-    if mode == "standard":
-        name = canary_name(int(version)) if version else None
-        entry = next((c for c in status.get("canaryStatuses") or [] if c.get("name") == name), None)
-        ready = bool(entry and entry.get("ready"))
-        return TrafficStatus(version, ready, entry.get("trafficPercent") if entry else None, traffic)
-    latest = next((t for t in traffic if t.get("latestRevision")), None)
-    generation_seen = status.get("observedGeneration", 0) >= metadata.get("generation", 0)
-    ready = bool(
-        version
-        and generation_seen
-        and predictor.get("latestCreatedRevision")
-        and predictor.get("latestCreatedRevision") == predictor.get("latestReadyRevision")
+def wait_command(namespace: str, name: str, timeout_s: float) -> str:
+    return _kubectl(
+        namespace, "wait", "--for=condition=Ready", f"isvc/{shlex.quote(name)}", f"--timeout={timeout_s:.0f}s"
     )
-    return TrafficStatus(version, ready, latest.get("percent") if latest else None, traffic)
 
 
-def kubectl_patch_command(name: str, namespace: str, patch: Object) -> str:
-    """The same change by hand: ``kubectl patch ... --type merge -p '<json>'``."""
+def delete_command(namespace: str, name: str) -> str:
+    return _kubectl(namespace, "delete", "isvc", shlex.quote(name), "--ignore-not-found")
+
+
+def patch_configmap_command(namespace: str, name: str, patch: Object) -> str:
     body = json.dumps(patch, separators=(",", ":"))
-    target = f"-n {shlex.quote(namespace)} patch inferenceservice {shlex.quote(name)}"
-    return f"kubectl {target} --type merge -p {shlex.quote(body)}"
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: what the API server does with ``--type merge``."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+    return _kubectl(
+        namespace, "patch", "configmap", shlex.quote(name), "--type", "merge", "-p", shlex.quote(body)
+    )

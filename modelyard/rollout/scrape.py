@@ -19,6 +19,7 @@ SHADOW_REQUESTS = "modelyard_rollout_shadow_requests_total"
 SHADOW_LATENCY = "modelyard_rollout_shadow_duration_seconds"
 SHADOW_COMPARISONS = "modelyard_rollout_shadow_comparisons_total"
 SHADOW_AGREEMENT = "modelyard_rollout_shadow_agreement_total"
+UPDATED_AT = "modelyard_rollout_updated_at"
 SERVER_ERRORS = ("upstream_error", "upstream_unavailable")
 """Error kinds that count against a variant (4xx are the caller's)."""
 
@@ -82,6 +83,31 @@ def parse_snapshot(text: str) -> Snapshot:
                 case name if name == SHADOW_AGREEMENT:
                     shadow.agreement_sum += sample.value
     return {key: value for key, value in snapshot.items() if value.requests or value.buckets}
+
+
+def merge_snapshots(snapshots: list[Snapshot]) -> Snapshot:
+    """Several gateways' counters as one (each replica counts only what it served)."""
+    total: Snapshot = defaultdict(VariantCounters)
+    for snapshot in snapshots:
+        for key, counters in snapshot.items():
+            into = total[key]
+            into.requests += counters.requests
+            into.errors += counters.errors
+            into.comparisons += counters.comparisons
+            into.agreement_sum += counters.agreement_sum
+            for le, count in counters.buckets.items():
+                into.buckets[le] = into.buckets.get(le, 0.0) + count
+    return dict(total)
+
+
+def applied_rollouts(text: str) -> dict[str, float]:
+    """``{model: updated_at}`` of the rollouts a gateway applies, from its Prometheus text."""
+    return {
+        sample.labels["model"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == UPDATED_AT
+    }
 
 
 def window(before: Snapshot, after: Snapshot, source: str, model: str, version: str) -> VariantWindow:

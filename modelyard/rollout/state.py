@@ -1,7 +1,10 @@
-"""``<state_dir>/serving/rollouts.json``: each model's traffic split, kept across gateway restarts.
+"""``rollouts.json``: each model's traffic split, kept across gateway restarts.
 
-The gateway is the only writer (it applies changes from its admin API, then writes the file
-atomically); the CLI reads it through the admin API. An entry remembers the configured
+Locally (``<state_dir>/serving/rollouts.json``) the gateway is the only writer: it applies
+changes from its admin API, then writes the file atomically; the CLI reads it through the
+admin API. On Kubernetes the same document is the ``<release>-rollouts`` ConfigMap: ``yard
+rollout --target k8s`` applies changes with ``apply_spec`` exactly as the gateway does, and
+the gateways only read it. An entry remembers the configured
 stable upstream it replaced (``base``): after a fresh ``yard serve`` the routes change and a
 stale entry is dropped instead of sending traffic to ports that now belong to nobody.
 """
@@ -123,13 +126,40 @@ def build_rollout(
     )
 
 
+def apply_spec(model: str, current: Rollout | None, spec: RolloutSpec, configured: Variant) -> Rollout:
+    """The rollout after ``spec``: ``current`` updated, or a new one over the configured stable.
+
+    ValueError (or ValidationError) when the spec contradicts itself or the current split.
+    """
+    if current is not None:
+        return current.with_spec(spec)
+    return build_rollout(model, spec, configured, configured, history=[])
+
+
 class RolloutsFile(BaseModel):
     schema_version: int = SCHEMA_VERSION
     rollouts: dict[str, Rollout] = {}
 
 
+def dump_rollouts(rollouts: dict[str, Rollout]) -> str:
+    return RolloutsFile(rollouts=rollouts).model_dump_json(indent=2)
+
+
+def parse_rollouts(text: str, source: str) -> dict[str, Rollout]:
+    """The rollouts in a document ({} when empty); a corrupt one is a DataError naming ``source``."""
+    if not text.strip():
+        return {}
+    try:
+        return RolloutsFile.model_validate_json(text).rollouts
+    except ValidationError as exc:
+        raise DataError(
+            f"{source} is not a rollouts file of this modelyard version ({exc.error_count()} errors)",
+            hint=f"delete {source}: every model then serves its configured stable version",
+        ) from exc
+
+
 def write_rollouts(path: Path, rollouts: dict[str, Rollout]) -> None:
-    write_json_atomically(path, RolloutsFile(rollouts=rollouts).model_dump_json(indent=2))
+    write_json_atomically(path, dump_rollouts(rollouts))
 
 
 def write_json_atomically(path: Path, text: str) -> None:
@@ -141,10 +171,4 @@ def read_rollouts(path: Path) -> dict[str, Rollout]:
     """The saved rollouts ({} when there is no file); a corrupt file is a DataError naming it."""
     if not path.is_file():
         return {}
-    try:
-        return RolloutsFile.model_validate_json(path.read_text()).rollouts
-    except ValidationError as exc:
-        raise DataError(
-            f"{path} is not a rollouts file of this modelyard version ({exc.error_count()} errors)",
-            hint=f"delete {path}: every model then serves its configured stable version",
-        ) from exc
+    return parse_rollouts(path.read_text(), str(path))

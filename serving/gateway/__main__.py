@@ -31,10 +31,15 @@ def main(
     host: str | None = typer.Option(None, help="Bind address (default: MODELYARD_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default: MODELYARD_GATEWAY_PORT, 8080)."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve model routes WITHOUT an API key."),
+    rollouts_source: Path | None = typer.Option(
+        None,
+        "--rollouts-source",
+        help="Follow this rollouts.json read-only (Kubernetes: the mounted rollouts ConfigMap).",
+    ),
 ) -> None:
     logs.configure()
     try:
-        gateway_config = _resolve(config, route, host, port, no_auth)
+        gateway_config = _resolve(config, route, host, port, no_auth, rollouts_source)
     except ModelyardError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -42,13 +47,25 @@ def main(
 
 
 def _resolve(
-    config: Path | None, routes: list[str], host: str | None, port: int | None, no_auth: bool
+    config: Path | None,
+    routes: list[str],
+    host: str | None,
+    port: int | None,
+    no_auth: bool,
+    rollouts_source: Path | None,
 ) -> GatewayConfig:
     settings = get_settings()
     file_data = read_config_file(config) if config else None
     try:
         gateway_config = build_config(
-            settings, file_data, routes, host=host, port=port, auth_enabled=False if no_auth else None
+            settings,
+            file_data,
+            routes,
+            host=host,
+            port=port,
+            auth_enabled=False if no_auth else None,
+            rollouts_file=rollouts_source,
+            rollouts_readonly=True if rollouts_source else None,
         )
     except ValidationError as exc:
         raise UsageError(

@@ -69,11 +69,19 @@ def create_app(config: GatewayConfig) -> FastAPI:
     proxy = UpstreamProxy(config.upstream_timeout_s)
     from serving.rollout import GatewayRollouts  # here: serving.rollout imports this package
 
-    rollouts = GatewayRollouts(routes, metrics.registry, config.rollouts_file, config.upstream_timeout_s)
+    rollouts = GatewayRollouts(
+        routes,
+        metrics.registry,
+        config.rollouts_file,
+        config.upstream_timeout_s,
+        proxy.is_ready,
+        readonly=config.rollouts_readonly,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         event(log, "gateway_started", models=routes.models, auth=config.auth_enabled)
+        rollouts.follow(config.rollouts_poll_s)
         yield
         await rollouts.aclose()
         await proxy.aclose()

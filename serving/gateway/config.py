@@ -51,6 +51,11 @@ class GatewayConfig(BaseModel):
     drain_timeout_s: float = Field(20.0, gt=0)
     rollouts_file: Path | None = None
     """Where canary/shadow splits are kept across restarts (serving.rollout); None: memory only."""
+    rollouts_readonly: bool = False
+    """Follow ``rollouts_file`` written by someone else (Kubernetes: the mounted rollouts
+    ConfigMap, written by ``yard rollout --target k8s``); the admin API then refuses changes."""
+    rollouts_poll_s: float = Field(2.0, gt=0)
+    """Read-only: how often the file is checked for changes (kubelet updates it in place)."""
 
     @field_validator("routes")
     @classmethod

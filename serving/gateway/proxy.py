@@ -53,6 +53,17 @@ _CONNECT_TIMEOUT_S = 5.0
 _MAX_CONNECTIONS = 200
 
 
+def upstream_session(timeout_s: float, max_connections: int) -> aiohttp.ClientSession:
+    """A pooled session for calls to model servers. Create it on first use, inside the event loop:
+    an aiohttp session belongs to the loop it starts in."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections),
+        timeout=aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, _CONNECT_TIMEOUT_S)),
+        # No Accept-Encoding: upstreams answer uncompressed, nothing to undo here.
+        skip_auto_headers=("Accept-Encoding", "User-Agent"),
+    )
+
+
 class UpstreamProxy:
     """Sends a request to an upstream and turns transport failures into a clear 503."""
 
@@ -62,16 +73,8 @@ class UpstreamProxy:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """Created on first use: an aiohttp session belongs to the event loop it starts in."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=_MAX_CONNECTIONS),
-                timeout=aiohttp.ClientTimeout(
-                    total=self.timeout_s, connect=min(self.timeout_s, _CONNECT_TIMEOUT_S)
-                ),
-                # No Accept-Encoding: upstreams answer uncompressed, nothing to undo here.
-                skip_auto_headers=("Accept-Encoding", "User-Agent"),
-            )
+            self._session = upstream_session(self.timeout_s, _MAX_CONNECTIONS)
         return self._session
 
     async def aclose(self) -> None:

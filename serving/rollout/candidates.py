@@ -5,6 +5,7 @@ version) and an explicit load; a second transformer process serves the candidate
 supervisor has no "add variant" command yet, so that process is started here, in its own
 session like the supervisor's children, and recorded (pid + start time) in
 ``<state_dir>/serving/candidates.json`` so ``retire_candidate`` can stop exactly it.
+``LocalCandidates`` is this stack's ``CandidateHost`` for the rollout driver.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CANDIDATES_FILE = "candidates.json"
 TRITON_TIMEOUT_S = 120.0
+READY_POLL_S = 0.5
 
 
 class CandidateProcess(BaseModel):
@@ -49,6 +52,39 @@ class Candidates(BaseModel):
     candidates: dict[str, CandidateProcess] = {}
 
 
+class LocalCandidates:
+    """Candidates as child processes of this machine, beside a running ``yard serve``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def launch(self, model: str, version: int, keep: list[int]) -> str:
+        return launch_candidate(self.settings, model, version, keep)
+
+    def wait_ready(self, model: str, version: int, url: str, timeout_s: float) -> None:
+        wait_until_ready(url, model, timeout_s)
+
+    def retire(self, model: str, version: int, keep: list[int]) -> bool:
+        return retire_candidate(self.settings, model, version, keep)
+
+
+def wait_until_ready(url: str, model: str, timeout_s: float) -> None:
+    """Block until ``url`` says ``model`` is ready (KServe V2), or UnavailableError."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/v2/models/{model}/ready", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise UnavailableError(
+                f"candidate {model} at {url} was not ready within {timeout_s:.0f} s; no traffic was moved",
+                hint="read the candidate's log, or raise --ready-timeout",
+            )
+        time.sleep(READY_POLL_S)
+
+
 def launch_candidate(settings: Settings, model: str, version: int, keep: list[int]) -> str:
     """Serve ``model`` version ``version`` beside the versions in ``keep`` (those the gateway
     routes: stable, previous); returns the candidate transformer's URL."""
@@ -58,7 +94,7 @@ def launch_candidate(settings: Settings, model: str, version: int, keep: list[in
         return known.url
     registry = Registry(settings)
     artifacts = _artifacts(settings, registry, model, [*keep, version])
-    _index_candidate(settings, model, version)
+    index_candidate(settings, model, version)
     try:
         _serve_in_triton(settings, state, artifacts)
     except DataError:
@@ -105,10 +141,11 @@ def stop_all_candidates(settings: Settings) -> list[str]:
     return stopped
 
 
-def _index_candidate(settings: Settings, model: str, version: int) -> None:
+def index_candidate(settings: Settings, model: str, version: int) -> None:
     """Build the candidate's own collection (as many catalogue rows as the live one holds), leaving
-    the alias on stable. A child process does it: exiting releases the embedded store's lock before
-    the candidate's transformer opens the collection."""
+    the alias on stable: its transformer opens it before it answers ready. A child process does it:
+    exiting releases the embedded store's lock before the candidate's transformer opens the
+    collection. On Kubernetes the same runs against the cluster's Qdrant (MODELYARD_QDRANT_URL)."""
     from embeddings import VectorStore
     from embeddings.sources import SOURCES
 

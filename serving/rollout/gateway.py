@@ -3,28 +3,33 @@
 Changes arrive over ``PUT /admin/rollouts/{model}`` (same API key as the model routes) and
 take effect on the next request; every change is written to ``rollouts.json`` first, so a
 restarted gateway comes back with the same split.
+
+Read-only (Kubernetes: several replicas, one mounted ConfigMap): the gateway follows the file
+instead, re-reading it when it changes, and the admin API refuses changes with 409.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 
+from modelyard.errors import DataError
 from modelyard.logs import event
 from modelyard.rollout.split import routing_key, takes_canary
 from modelyard.rollout.state import (
     Rollout,
     RolloutSpec,
     Variant,
-    build_rollout,
+    apply_spec,
+    parse_rollouts,
     read_rollouts,
     write_rollouts,
 )
@@ -37,7 +42,10 @@ from .shadow import ShadowMirror
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 2.0
+READ_ONLY = (
+    "rollouts here are managed through the rollouts ConfigMap: "
+    "use yard rollout start|set|promote|rollback --target k8s"
+)
 _MIRRORED_HEADERS = ("content-type", "inference-header-content-length", "x-request-id")
 
 
@@ -66,22 +74,38 @@ def _variant(upstream: Upstream) -> Variant:
 
 
 class GatewayRollouts:
-    """Rollouts of the routed models; ``state_file`` None keeps them in memory only."""
+    """Rollouts of the routed models; ``state_file`` None keeps them in memory only, ``readonly``
+    follows ``state_file`` (written by someone else) and refuses changes."""
 
     def __init__(
-        self, routes: RouteTable, registry: CollectorRegistry, state_file: Path | None, timeout_s: float
+        self,
+        routes: RouteTable,
+        registry: CollectorRegistry,
+        state_file: Path | None,
+        timeout_s: float,
+        is_ready: Callable[[str, Upstream], Awaitable[bool]],
+        readonly: bool = False,
     ) -> None:
         self.routes = routes
+        self.is_ready = is_ready
+        """The proxy's model-ready probe: a canary gets traffic only once it answers ready."""
         self.state_file = state_file
+        self.readonly = readonly
         self.metrics = RolloutMetrics(registry)
         self.mirror = ShadowMirror(self.metrics, timeout_s)
         self._lock = asyncio.Lock()
-        self.rollouts = self._load()
+        self._follower: asyncio.Task[None] | None = None
+        self._source_text: str | None = None
+        self.rollouts: dict[str, Rollout] = {}
+        if readonly and state_file is not None:
+            self.reload(state_file)  # never raises: a bad file must not keep the gateway down
+        else:
+            self.rollouts = self._load(read_rollouts(state_file) if state_file else {})
 
-    def _load(self) -> dict[str, Rollout]:
+    def _load(self, saved: dict[str, Rollout]) -> dict[str, Rollout]:
         """Saved rollouts whose configured stable is still the one they took over from."""
         kept = {}
-        for model, rollout in (read_rollouts(self.state_file) if self.state_file else {}).items():
+        for model, rollout in saved.items():
             configured = self._configured_stable(model)
             if configured is None or configured != rollout.base:
                 event(
@@ -97,6 +121,40 @@ class GatewayRollouts:
         if kept:
             event(log, "rollouts_restored", models=sorted(kept))
         return kept
+
+    # --- read-only: follow the file --------------------------------------------------
+
+    def follow(self, interval_s: float) -> None:
+        """Re-read ``state_file`` every ``interval_s`` in the background (read-only mode only)."""
+        if self.readonly and self.state_file is not None and self._follower is None:
+            self._follower = asyncio.create_task(self._follow(self.state_file, interval_s))
+
+    async def _follow(self, path: Path, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.reload(path)
+
+    def reload(self, path: Path) -> None:
+        """Apply the file if it changed; a bad file is logged and the last good split kept."""
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            if self._source_text is not None or not isinstance(exc, FileNotFoundError):
+                event(log, "rollouts_source_unreadable", logging.ERROR, path=str(path), error=str(exc))
+            return
+        if text == self._source_text:
+            return
+        self._source_text = text
+        try:
+            saved = parse_rollouts(text, str(path))
+        except DataError as exc:
+            event(log, "rollouts_source_invalid", logging.ERROR, path=str(path), error=exc.message)
+            return
+        loaded = self._load(saved)
+        for model in set(self.rollouts) - set(loaded):
+            self._unpublish(model)
+        self.rollouts = loaded
+        event(log, "rollouts_reloaded", models=sorted(loaded))
 
     def _configured_stable(self, model: str) -> Variant | None:
         return _variant(self.routes.upstreams(model)[0]) if model in self.routes.models else None
@@ -136,21 +194,17 @@ class GatewayRollouts:
     # --- changes ---------------------------------------------------------------------
 
     async def apply(self, model: str, spec: RolloutSpec) -> Rollout:
+        if self.readonly:
+            raise GatewayError(409, READ_ONLY)
         configured = self._configured_stable(model)
         if configured is None:
             raise GatewayError(404, f"unknown model {model!r}; known models: {', '.join(self.routes.models)}")
-        if spec.canary is not None and spec.percent and not await self._is_ready(model, spec.canary):
-            raise GatewayError(
-                409, f"canary {model} version {spec.canary.version} at {spec.canary.url} is not ready"
-            )
+        canary = spec.canary
+        if canary is not None and spec.percent and not await self.is_ready(model, _upstream(canary)):
+            raise GatewayError(409, f"canary {model} version {canary.version} at {canary.url} is not ready")
         async with self._lock:
-            current = self.rollouts.get(model)
             try:
-                rollout = (
-                    current.with_spec(spec)
-                    if current
-                    else build_rollout(model, spec, configured, configured, history=[])
-                )
+                rollout = apply_spec(model, self.rollouts.get(model), spec, configured)
             except (ValueError, ValidationError) as exc:
                 raise GatewayError(400, str(exc)) from None
             self._save({**self.rollouts, model: rollout})
@@ -170,13 +224,14 @@ class GatewayRollouts:
         return rollout
 
     async def remove(self, model: str) -> None:
+        if self.readonly:
+            raise GatewayError(409, READ_ONLY)
         async with self._lock:
             if model not in self.rollouts:
                 raise GatewayError(404, f"no rollout for model {model!r}")
             self._save({name: r for name, r in self.rollouts.items() if name != model})
             del self.rollouts[model]
-        self.metrics.percent.labels(model, "canary").set(0)
-        self.metrics.percent.labels(model, "shadow").set(0)
+        self._unpublish(model)
         event(log, "rollout_removed", model=model)
 
     def _save(self, rollouts: dict[str, Rollout]) -> None:
@@ -188,17 +243,16 @@ class GatewayRollouts:
             self.metrics.percent.labels(rollout.model, mode).set(
                 rollout.percent if mode == rollout.mode else 0
             )
+        self.metrics.updated_at.labels(rollout.model).set(rollout.updated_at)
 
-    async def _is_ready(self, model: str, variant: Variant) -> bool:
-        try:
-            answer = await self.mirror.client.get(
-                f"{variant.url}/v2/models/{model}/ready", timeout=READY_TIMEOUT_S
-            )
-        except httpx.TransportError:
-            return False
-        return answer.status_code == 200
+    def _unpublish(self, model: str) -> None:
+        for mode in ("canary", "shadow"):
+            self.metrics.percent.labels(model, mode).set(0)
+        self.metrics.updated_at.labels(model).set(0)
 
     async def aclose(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
         await self.mirror.aclose()
 
     # --- admin API -------------------------------------------------------------------

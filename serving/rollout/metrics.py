@@ -65,3 +65,9 @@ class RolloutMetrics:
             ["model", "mode"],
             registry=registry,
         )
+        self.updated_at = Gauge(
+            scrape.UPDATED_AT,
+            "updated_at of the rollout this gateway applies (0: none); yard rollout waits for it.",
+            ["model"],
+            registry=registry,
+        )

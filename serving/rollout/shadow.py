@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 
-import httpx
+import aiohttp
 
 from modelyard.logs import event
 from modelyard.rollout.compare import compare_answers
+from serving.gateway.proxy import upstream_session
 
 from .metrics import RolloutMetrics
 
@@ -26,8 +27,9 @@ MAX_IN_FLIGHT = 32
 class ShadowMirror:
     def __init__(self, metrics: RolloutMetrics, timeout_s: float, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.metrics = metrics
-        self.client = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=max_in_flight))
+        self.timeout_s = timeout_s
         self.max_in_flight = max_in_flight
+        self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(
@@ -59,9 +61,12 @@ class ShadowMirror:
         stable_answer: bytes,
     ) -> None:
         started = time.perf_counter()
+        if self._session is None:
+            self._session = upstream_session(self.timeout_s, self.max_in_flight)
         try:
-            answer = await self.client.post(url, content=body, headers=headers)
-        except httpx.TransportError as exc:
+            async with self._session.post(url, data=body, headers=headers) as answer:
+                content = await answer.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.metrics.shadow_requests.labels(model, version, "unavailable").inc()
             event(
                 log,
@@ -73,11 +78,11 @@ class ShadowMirror:
             )
             return
         self.metrics.shadow_latency.labels(model, version).observe(time.perf_counter() - started)
-        if answer.status_code >= 500:
+        if answer.status >= 500:
             self.metrics.shadow_requests.labels(model, version, "error").inc()
             return
         self.metrics.shadow_requests.labels(model, version, "ok").inc()
-        comparison = compare_answers(stable_answer, answer.content)
+        comparison = compare_answers(stable_answer, content)
         if comparison is None:
             return
         self.metrics.comparisons.labels(model, version).inc()
@@ -89,4 +94,6 @@ class ShadowMirror:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

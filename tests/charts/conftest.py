@@ -38,8 +38,7 @@ VALUE_SETS: dict[str, list[str]] = {
     "default": [],
     "kind": ["-f", str(CHART / "values-kind.yaml")],
     "gpu": ["-f", str(CHART / "values-gpu.yaml")],
-    "canary-standard": ["-f", str(CHART / "values-canary.yaml")],
-    "canary-knative": ["-f", str(CHART / "values-canary.yaml"), "--set", "serving.deploymentMode=Knative"],
+    "knative": ["--set", "serving.deploymentMode=Knative"],
     "only-ranking": ["--set", ONLY_RANKING],
     "external": ["--set", EXTERNAL],
 }
@@ -119,11 +118,9 @@ def pods(doc: dict[str, Any]) -> Iterator[Pod]:
     elif kind == "ServingRuntime":
         yield Pod(where, spec, spec["containers"], True, None)
     elif kind == "InferenceService":
-        predictors = [("predictor", spec["predictor"])]
-        predictors += [(f"canary[{i}]", c["predictor"]) for i, c in enumerate(spec.get("canary", []))]
-        for label, pred in predictors:
-            containers = [pred["model"], *pred.get("containers", [])]
-            yield Pod(f"{where}.{label}", pred, containers, True, pred.get("labels", {}))
+        pred = spec["predictor"]
+        containers = [pred["model"], *pred.get("containers", [])]
+        yield Pod(f"{where}.predictor", pred, containers, True, pred.get("labels", {}))
         if "transformer" in spec:
             tr = spec["transformer"]
             yield Pod(f"{where}.transformer", tr, tr["containers"], True, tr.get("labels", {}))

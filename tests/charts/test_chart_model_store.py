@@ -58,3 +58,27 @@ def test_each_transformer_serves_the_version_its_predictor_loads(render):
         args = isvc["spec"]["transformer"]["containers"][0]["args"]
         assert f"--version={version}" in args
         assert any(a.startswith(f"--route={name}=") and a.endswith(f"@{version}") for a in gateway_args)
+
+
+def test_training_builds_the_collection_of_models_that_search_qdrant(render):
+    """The transformers of visual-search and ranking search their version's collection in the chart's
+    Qdrant: their RayJob indexes the champion once training succeeded; moderation has no collection."""
+    entrypoints = {
+        job["metadata"]["name"].rsplit("-train-", 1)[1]: job["spec"]["entrypoint"]
+        for job in render("default").of_kind("RayJob")
+    }
+    assert entrypoints == {
+        "visual-search": "yard train visual-search --address auto && yard index visual-search",
+        "moderation": "yard train moderation --address auto",
+        "ranking": "yard train ranking --address auto && yard index ranking",
+    }
+
+
+def test_predictors_get_the_torch_threads_value(template):
+    proc = template("--set", "serving.predictor.cpuThreads=4")
+    assert proc.returncode == 0, proc.stderr
+    isvcs = [d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "InferenceService"]
+    assert len(isvcs) == 3
+    for isvc in isvcs:
+        env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["model"]["env"]}
+        assert env["OMP_NUM_THREADS"] == "4"

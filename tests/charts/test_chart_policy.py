@@ -125,23 +125,12 @@ def test_cpu_values_request_no_gpu(render):
         assert cpu_kind in found["spec"]["predictor"]["model"]["env"]
 
 
-def test_canary_standard_mode_uses_spec_canary(render):
-    ranking = isvc(render("canary-standard"), "ranking")
-    assert ranking["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
-    assert "canaryTrafficPercent" not in ranking["spec"]["predictor"]
-    (canary,) = ranking["spec"]["canary"]
-    assert canary["trafficPercent"] == 20
-    assert canary["predictor"]["name"] == "v2"
-    assert canary["predictor"]["model"]["storageUri"] == "s3://modelyard-models/ranking/2"
-    assert ranking["spec"]["predictor"]["model"]["storageUri"] == "s3://modelyard-models/ranking/1"
-
-
-def test_canary_knative_mode_uses_canary_traffic_percent(render):
-    ranking = isvc(render("canary-knative"), "ranking")
-    assert ranking["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
-    assert "canary" not in ranking["spec"]
-    assert ranking["spec"]["predictor"]["canaryTrafficPercent"] == 20
-    assert ranking["spec"]["predictor"]["model"]["storageUri"] == "s3://modelyard-models/ranking/2"
+@pytest.mark.parametrize("value_set", ["default", "knative"])
+def test_no_kserve_canary_is_rendered(render, value_set):
+    """KServe's canary splits only the predictor; rollouts use a second InferenceService instead."""
+    for found in render(value_set).of_kind("InferenceService"):
+        assert "canary" not in found["spec"]
+        assert "canaryTrafficPercent" not in found["spec"]["predictor"]
 
 
 def test_only_ranking_renders_just_that_model(render):

@@ -8,8 +8,7 @@ import pytest
 @pytest.mark.parametrize(
     ("setting", "complaint"),
     [
-        ("models.ranking.canary.trafficPercent=150", "models.ranking.canary.trafficPercent"),
-        ("models.ranking.canary.trafficPercent=-5", "models.ranking.canary.trafficPercent"),
+        ("models.ranking.canary.enabled=true", "canary"),
         ("models.moderation.minReplicas=-1", "models.moderation.minReplicas"),
         ("gateway.replicas=-1", "gateway.replicas"),
         ("training.workers.replicas=-1", "training.workers.replicas"),
@@ -37,7 +36,6 @@ def test_bad_value_fails_the_render(template, setting, complaint):
     [
         ("minio.enabled=false", "s3.existingSecret is required"),
         ("mlflow.backend.type=postgres", "mlflow.backend.existingSecret"),
-        ("models.ranking.canary.enabled=true", "canary.storageUri is required"),
         ("models.ranking.minReplicas=3,models.ranking.maxReplicas=2", "minReplicas must not exceed"),
     ],
 )

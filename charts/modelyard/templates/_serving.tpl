@@ -27,7 +27,7 @@ volumes:
       sizeLimit: 512Mi
 {{- end -}}
 
-{{/* The Triton model container of a predictor (stable or canary).
+{{/* The Triton model container of a predictor.
 Usage: include "modelyard.tritonModel" (list $ modelValues storageUri) */}}
 {{- define "modelyard.tritonModel" -}}
 {{- $ := index . 0 -}}
@@ -49,6 +49,10 @@ env:
     value: {{ ternary "KIND_GPU" "KIND_CPU" $gpu.enabled }}
   - name: MODELYARD_DEVICE
     value: {{ ternary "cuda" "cpu" $gpu.enabled }}
+  # Torch threads per model instance on CPU (MODELYARD_PREDICTOR_CPU_THREADS locally): Triton
+  # runs each model in its own stub process and batches requests itself.
+  - name: OMP_NUM_THREADS
+    value: {{ $.Values.serving.predictor.cpuThreads | quote }}
 {{- include "modelyard.v2Probes" (list $ (int $.Values.serving.startupSeconds)) }}
 resources:
   {{- toYaml $resources | nindent 2 }}

@@ -157,7 +157,7 @@ def test_cli_without_a_store_fails_before_touching_anything(registry: Registry) 
     get_settings.cache_clear()
     for app, args in (
         (registry_app, ["publish", "ranking", "--version", "1"]),
-        (rollout_app, ["status", "ranking", "--target", "k8s"]),
+        (rollout_app, ["start", "ranking", "--version", "2", "--target", "k8s"]),
     ):
         result = runner.invoke(app, args)
         assert isinstance(result.exception, UsageError), result.output

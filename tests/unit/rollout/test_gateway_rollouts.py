@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from modelyard.rollout.scrape import parse_snapshot, window
+from modelyard.rollout.scrape import applied_rollouts, parse_snapshot, window
+from modelyard.rollout.state import RolloutSpec, Variant, apply_spec, dump_rollouts
 from serving.gateway import Upstream
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import config_for, gateway_client
@@ -121,3 +122,94 @@ async def test_removing_a_rollout_restores_the_configured_route(upstreams) -> No
         assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "2"
         assert (await client.delete(f"/admin/rollouts/{MODEL}")).status_code == 204
         assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "1"
+
+
+def followed(stable_url: str, source: Path):
+    return config_for(
+        {MODEL: [Upstream(url=stable_url, version="1")]},
+        rollouts_file=source,
+        rollouts_readonly=True,
+        rollouts_poll_s=0.01,
+    )
+
+
+def written(source: Path, stable_url: str, candidate_url: str, percent: int) -> float:
+    """What ``yard rollout --target k8s`` puts in the ConfigMap; returns its updated_at."""
+    stable = Variant(version="1", url=stable_url)
+    spec = RolloutSpec(canary=Variant(version="2", url=candidate_url), percent=percent)
+    rollout = apply_spec(MODEL, None, spec, stable)
+    source.write_text(dump_rollouts({MODEL: rollout}))
+    return rollout.updated_at
+
+
+async def until(check, timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def test_read_only_gateway_follows_the_file_and_reports_the_revision(upstreams, tmp_path: Path) -> None:
+    (stable_url, _), (candidate_url, _) = upstreams
+    source = tmp_path / "rollouts.json"
+    source.write_text(dump_rollouts({}))
+    async with gateway_client(followed(stable_url, source)) as client:
+
+        async def percent() -> int | None:
+            rollout = (await client.get(f"/admin/rollouts/{MODEL}")).json()["rollout"]
+            return rollout and rollout["percent"]
+
+        assert await percent() is None
+        updated_at = written(source, stable_url, candidate_url, 100)
+        await until(lambda: _is(percent, 100))
+        assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "2"
+        applied = applied_rollouts((await client.get("/metrics")).text)
+        assert applied[MODEL] == pytest.approx(updated_at)
+        written(source, stable_url, candidate_url, 0)
+        await until(lambda: _is(percent, 0))
+
+
+async def _is(read, expected) -> bool:
+    return await read() == expected
+
+
+async def test_a_corrupt_file_keeps_the_last_good_split_and_is_logged(
+    upstreams, tmp_path: Path, caplog
+) -> None:
+    (stable_url, _), (candidate_url, _) = upstreams
+    source = tmp_path / "rollouts.json"
+    written(source, stable_url, candidate_url, 100)
+    async with gateway_client(followed(stable_url, source)) as client:
+        assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "2"
+        source.write_text('{"schema_version": 1, "rollouts": {"moderation": {"percent": "lots"')
+        await until(lambda: _logged(caplog, "rollouts_source_invalid"))
+        assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "2"
+        assert (await client.get("/v2/health/live")).status_code == 200
+
+
+async def _logged(caplog, name: str) -> bool:
+    return any(record.getMessage() == name for record in caplog.records)
+
+
+async def test_a_corrupt_file_at_start_does_not_keep_the_gateway_down(upstreams, tmp_path: Path) -> None:
+    (stable_url, _), _ = upstreams
+    source = tmp_path / "rollouts.json"
+    source.write_text("not json")
+    async with gateway_client(followed(stable_url, source)) as client:
+        assert (await client.post(PREDICT, json=BODY)).headers["x-modelyard-version"] == "1"
+
+
+async def test_read_only_admin_api_refuses_changes_with_the_way_to_make_them(
+    upstreams, tmp_path: Path
+) -> None:
+    (stable_url, _), (candidate_url, _) = upstreams
+    source = tmp_path / "rollouts.json"
+    source.write_text(dump_rollouts({}))
+    async with gateway_client(followed(stable_url, source)) as client:
+        put = await client.put(f"/admin/rollouts/{MODEL}", json=canary_body(candidate_url, 10))
+        delete = await client.delete(f"/admin/rollouts/{MODEL}")
+        for refused in (put, delete):
+            assert refused.status_code == 409
+            assert "ConfigMap" in refused.json()["error"] and "--target k8s" in refused.json()["error"]
+    assert source.read_text() == dump_rollouts({})

@@ -1,22 +1,21 @@
-"""``yard rollout`` on the local stack: the gateway's split, MLflow aliases, the Qdrant alias.
+"""``yard rollout``: one driver for both targets (the local gateway and Kubernetes).
 
-Order matters for what a failure leaves behind: the registry is opened before anything
-moves, a candidate must answer ready before it gets traffic, and on promote the registry
-and index move before the gateway does (the old stable stays routable as ``previous``).
+Where the split lives (``RolloutBackend``: the gateway's admin API, or the rollouts ConfigMap
+the in-cluster gateways follow) and where a candidate runs (``CandidateHost``: a child process
+beside ``yard serve``, or a second InferenceService) are injected; the order of the steps is
+the same everywhere, and it matters for what a failure leaves behind: the registry is opened
+before anything moves, a candidate must be ready before it gets traffic, and on promote the
+registry and index move before the split does (the old stable stays routable as ``previous``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+from typing import Protocol
 
-import httpx
-
-from modelyard.errors import UnavailableError, UsageError
+from modelyard.errors import NotFoundError, UsageError
 from modelyard.logs import event
 from modelyard.registry import Registry, ResolvedVersion
-from modelyard.rollout.admin_client import GatewayAdmin
 from modelyard.rollout.lifecycle import promote_in_registry, switch_embeddings
 from modelyard.rollout.scrape import Snapshot
 from modelyard.rollout.state import Mode, Rollout, RolloutSpec, Variant
@@ -24,65 +23,77 @@ from modelyard.settings import Settings
 
 log = logging.getLogger(__name__)
 
-READY_POLL_S = 0.5
+
+class RolloutBackend(Protocol):
+    """Where a model's split is kept and applied."""
+
+    def view(self, model: str) -> tuple[list[Variant], Rollout | None]:
+        """The model's configured upstreams and its rollout (None: no rollout)."""
+
+    def put(self, model: str, spec: RolloutSpec) -> Rollout:
+        """Apply ``spec``; returns once the routing layer applies it."""
+
+    def snapshot(self) -> Snapshot:
+        """Per-variant counters of every gateway, summed."""
 
 
-def wait_until_ready(url: str, model: str, timeout_s: float) -> None:
-    """Block until ``url`` says ``model`` is ready (KServe V2), or UnavailableError."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if httpx.get(f"{url}/v2/models/{model}/ready", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise UnavailableError(
-                f"candidate {model} at {url} was not ready within {timeout_s:.0f} s; no traffic was moved",
-                hint="read the candidate's log, or raise --ready-timeout",
-            )
-        time.sleep(READY_POLL_S)
+class CandidateHost(Protocol):
+    """Where candidate versions run."""
+
+    def launch(self, model: str, version: int, keep: list[int]) -> str:
+        """Serve ``version`` beside the routed versions ``keep``; returns its transformer URL."""
+
+    def wait_ready(self, model: str, version: int, url: str, timeout_s: float) -> None:
+        """Block until the candidate is ready, or UnavailableError (no traffic was moved)."""
+
+    def retire(self, model: str, version: int, keep: list[int]) -> object:
+        """Stop a version that has no traffic left (``keep``: the versions still routed)."""
 
 
 def routed_versions(rollout: Rollout) -> list[int]:
-    """Versions the gateway can send traffic to (what Triton must keep serving)."""
+    """Versions the gateway can send traffic to (what must keep running)."""
     variants = (rollout.stable, rollout.previous, rollout.canary)
     return [int(v.version) for v in variants if v is not None]
 
 
-class LocalRollouts:
+class Rollouts:
     def __init__(
-        self,
-        settings: Settings,
-        admin: GatewayAdmin,
-        registry: Registry,
-        retire: Callable[[str, int, list[int]], object] = lambda model, version, keep: None,
+        self, settings: Settings, backend: RolloutBackend, registry: Registry, host: CandidateHost
     ) -> None:
         self.settings = settings
-        self.admin = admin
+        self.backend = backend
         self.registry = registry
-        self.retire = retire
-        """Called with (model, version, versions still routed) once a rolled-back canary, or a
-        promoted version rolled back, has no traffic left."""
+        self.host = host
+
+    def current(self, model: str) -> Rollout:
+        _, rollout = self.backend.view(model)
+        if rollout is None:
+            raise NotFoundError(f"{model} has no rollout", hint=f"start one: yard rollout start {model} ...")
+        return rollout
 
     def start(
         self,
         model: str,
         candidate: ResolvedVersion,
-        url: str,
         percent: int,
         mode: Mode,
         ready_timeout_s: float,
+        url: str | None = None,
     ) -> Rollout:
-        stable = self.admin.stable(model)
+        """Launch the candidate (unless ``url`` already serves it), wait until ready, then split."""
+        configured, current = self.backend.view(model)
+        stable = current.stable if current else configured[0]
         if stable.version == str(candidate.version):
             raise UsageError(
                 f"{model} version {candidate.version} is already the stable version", hint="pick another"
             )
-        wait_until_ready(url, model, ready_timeout_s)
+        if url is None:
+            keep = routed_versions(current) if current else [int(stable.version)]
+            url = self.host.launch(model, candidate.version, keep)
+        self.host.wait_ready(model, candidate.version, url, ready_timeout_s)
         canary = Variant(version=str(candidate.version), url=url)
         reason = f"started {mode} of version {candidate.version} at {percent}%"
-        return self.admin.put(
+        return self.backend.put(
             model, RolloutSpec(mode=mode, canary=canary, percent=percent, stable=stable, reason=reason)
         )
 
@@ -96,7 +107,7 @@ class LocalRollouts:
             previous=current.previous,
             reason=reason or f"set to {percent}%",
         )
-        return self.admin.put(model, spec)
+        return self.backend.put(model, spec)
 
     def promote(self, model: str) -> tuple[Rollout, dict[str, int], str | None]:
         """The canary becomes champion everywhere; returns the rollout, aliases and index action."""
@@ -111,13 +122,13 @@ class LocalRollouts:
             phase="promoted",
             reason=f"promoted version {version}",
         )
-        rollout = self.admin.put(model, spec)
+        rollout = self.backend.put(model, spec)
         event(log, "rollout_promoted", model=model, version=version, aliases=aliases, embeddings=embeddings)
         return rollout, aliases, embeddings
 
     def rollback(self, model: str, reason: str) -> Rollout:
         """Running canary: all traffic back to stable. After a promote: the previous champion returns."""
-        current = self.admin.rollout(model)
+        current = self.current(model)
         if current.canary is not None:
             spec = RolloutSpec(
                 stable=current.stable, previous=current.previous, phase="rolled_back", reason=reason
@@ -132,8 +143,8 @@ class LocalRollouts:
             raise UsageError(
                 f"{model} has nothing to roll back (phase {current.phase})", hint="yard rollout status"
             )
-        rollout = self.admin.put(model, spec)
-        self.retire(model, int(dropped.version), routed_versions(rollout))
+        rollout = self.backend.put(model, spec)
+        self.host.retire(model, int(dropped.version), routed_versions(rollout))
         event(
             log,
             "rollout_rolled_back",
@@ -145,10 +156,10 @@ class LocalRollouts:
         return rollout
 
     def snapshot(self) -> Snapshot:
-        return self.admin.snapshot()
+        return self.backend.snapshot()
 
     def _running(self, model: str) -> Rollout:
-        current = self.admin.rollout(model)
+        current = self.current(model)
         if current.canary is None:
             raise UsageError(
                 f"{model} has no canary running (phase {current.phase})", hint="yard rollout start"
