@@ -74,6 +74,10 @@ def build_command(
         # Our configs are complete: skip the extra stub launch that auto-completion costs.
         "--disable-auto-complete-config",
         f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
+        # The python backend names its shared-memory regions with this prefix; the default is the
+        # same for every server, and two servers on one host (a test stack beside a benchmark, a
+        # rollout's second stack) then crashed loading models (boost lock_exception).
+        f"--backend-config=python,shm-region-prefix-name=modelyard_{grpc_port}_",
     ]
     if model_control == "explicit":
         command += [f"--load-model={name}" for name in (["*"] if load_models is None else load_models)]
@@ -315,8 +319,12 @@ def _log_lines(path: Path) -> list[str]:
 
 
 def _is_cause(line: str) -> bool:
-    lowered = line.lower()
-    return lowered.startswith("error:") or "failed to" in lowered or "address already in use" in lowered
+    lowered = line.strip().lower()
+    return (
+        lowered.startswith(("error:", "terminate called", "what():"))
+        or "failed to" in lowered
+        or "address already in use" in lowered
+    )
 
 
 def _request(method: str, url: str, timeout: float) -> tuple[int, str]:

@@ -115,7 +115,9 @@ def test_sigterm_under_load_completes_in_flight_requests_then_stops_every_proces
     in_flight = (result.started < sigterm_s) & (result.started + result.latency_ms / 1000 > sigterm_s)
     print(f"SIGTERM with {int(in_flight.sum())} requests in flight; {result.summary()}")
     assert exit_code == 0
-    assert in_flight.sum() >= CONCURRENCY // 2, "too few requests were in flight to show the drain"
+    # At least one: the transformer answers the 4 callers' requests interleaved, so completions
+    # cluster and how many are open at the SIGTERM varies (CI has seen 1 and 2 of 4).
+    assert in_flight.sum() >= 1, "no request was in flight to show the drain"
     assert result.errors == 0, result.failures.most_common(3)
     assert not is_same_process(state.supervisor_pid, state.supervisor_start_ticks)
     assert {name: group_members(pid) for name, pid in pids.items()} == {name: [] for name in pids}

@@ -65,7 +65,7 @@ def normalize_text(text: str, max_chars: int) -> str:
     text = _URL.sub(URL_TOKEN, text)
     text = _EMAIL.sub(EMAIL_TOKEN, text)
     text = _NUMBER.sub(NUMBER_TOKEN, text)
-    return _SPACES.sub(" ", text.lower()).strip()[:max_chars]
+    return _SPACES.sub(" ", text.lower()).strip()[:max_chars].rstrip()  # a cut can end on a space
 
 
 def _subject(message: Message) -> str:

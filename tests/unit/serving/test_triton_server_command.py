@@ -51,6 +51,13 @@ def test_command_binds_every_endpoint_to_the_host_on_its_port() -> None:
         assert flag in argv
 
 
+def test_two_servers_never_share_python_backend_shared_memory_names() -> None:
+    def prefix(argv: list[str]) -> str:
+        return next(a for a in argv if a.startswith("--backend-config=python,shm-region-prefix-name="))
+
+    assert prefix(command(grpc_port=9001)) != prefix(command(grpc_port=9101))
+
+
 def test_explicit_mode_loads_the_named_models() -> None:
     argv = command()
 
