@@ -108,16 +108,14 @@ def run_load(
     if duration_s is None and total is None and stop is None:
         raise ValueError("run_load needs duration_s, total or stop")
 
-    async def session() -> aiohttp.ClientSession:  # a session belongs to the loop it starts in
-        return aiohttp.ClientSession(
+    async def main() -> LoadResult:
+        client = aiohttp.ClientSession(  # created in the loop: a session belongs to the loop it starts in
             base_url=base_url,
             headers=dict(headers or {}),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             connector=aiohttp.TCPConnector(limit=concurrency),
         )
-
-    async def main() -> LoadResult:
-        return await _run(await session(), make_request, concurrency, duration_s, total, warmup, stop)
+        return await _run(client, make_request, concurrency, duration_s, total, warmup, stop)
 
     return asyncio.run(main())
 
