@@ -161,7 +161,8 @@ def _summary(m: Measurements, targets: list[Target]) -> str:
     return (
         f"{'Quick' if m.quick else 'Full'} run. Each workload is measured on three paths, one after "
         f"the other in this run: the **{STACK}** (`yard serve` on the benchmark state dir: gateway with "
-        "API key, KServe transformer, Triton, embedded Qdrant), a **plain KServe** ModelServer per model "
+        "API key, KServe transformers, Triton, embedded Qdrant; transformer replicas "
+        f"{_replicas(m.stack)}), a **plain KServe** ModelServer per model "
         "(one process, the same transformer code with Triton replaced by the TorchScript forward on its "
         "event loop: `bench/plain_kserve.py`), and the **TorchScript floor** (the version's bare model "
         "calls for one request, in-process, one after another). Load is closed-loop (`bench/load.py`) at "
@@ -175,6 +176,11 @@ def _summary(m: Measurements, targets: list[Target]) -> str:
         + (f"; not met: {'; '.join(missed)}." if missed else ".")
         + left_out
     )
+
+
+def _replicas(stack: dict[str, Any]) -> str:
+    replicas = stack.get("transformer_replicas") or {}
+    return ", ".join(f"{model} {count}" for model, count in replicas.items()) or "1 per model"
 
 
 def _add_ratios(result: dict[str, Any], m: Measurements, workload: str) -> None:

@@ -8,6 +8,7 @@ Children get the benchmark's data folders and sources explicitly: with only
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,7 @@ _SETTINGS_ENV = {
     "fashion_mnist_source": "MODELYARD_FASHION_MNIST_SOURCE",
     "spamassassin_source": "MODELYARD_SPAMASSASSIN_SOURCE",
     "movielens_source": "MODELYARD_MOVIELENS_SOURCE",
+    "transformer_replicas": "MODELYARD_TRANSFORMER_REPLICAS",
 }
 
 console = Console(stderr=True)
@@ -111,7 +113,12 @@ def _train_smoke(settings: Settings, names: list[str]) -> None:
 def bench_environment(settings: Settings) -> dict[str, str]:
     """This process's environment with the benchmark's state dir, data folders and sources."""
     chosen = {env: getattr(settings, field) for field, env in _SETTINGS_ENV.items()}
-    return {**os.environ, **{env: str(value) for env, value in chosen.items() if value is not None}}
+    return {**os.environ, **{env: _env_value(value) for env, value in chosen.items() if value is not None}}
+
+
+def _env_value(value: Any) -> str:
+    """How pydantic-settings reads a value back: complex ones as JSON."""
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def run_yard(settings: Settings, *args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:

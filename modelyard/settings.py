@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     """Torch threads per Triton model instance on CPU (``OMP_NUM_THREADS`` of the predictor).
     Triton runs every model and instance in its own process and batches requests itself, so
     one thread each keeps five models from oversubscribing the cores; raise it for one big model."""
+
+    transformer_replicas: dict[str, Annotated[int, Field(ge=1, le=32)]] = Field(default_factory=dict)
+    """Transformer processes per model on the local stack, e.g. ``{"moderation": 2}`` (as JSON in
+    ``MODELYARD_TRANSFORMER_REPLICAS``); unlisted models get one. A transformer's Python work holds
+    one core (the GIL), so a CPU-bound model needs more processes to use more cores; the gateway
+    sends them requests in turn. Models searching the embedded Qdrant store (visual-search, ranking)
+    need ``qdrant_url`` for more than one: an embedded collection admits one process."""
 
     # --- Gateway: auth and request limits (serving/gateway) -------------------------------
     api_key: SecretStr | None = None

@@ -130,7 +130,8 @@ def _print_models(state) -> None:
     table = Table("model", "version", "alias", "triton models", "transformer", title_justify="left")
     for model in state.models.values():
         triton = ", ".join(f"{name}{versions}" for name, versions in model.triton_models.items())
-        table.add_row(model.name, str(model.version), model.alias, triton, model.upstream_url)
+        transformers = "\n".join([model.upstream_url, *model.replica_urls])
+        table.add_row(model.name, str(model.version), model.alias, triton, transformers)
     for name, reason in state.skipped.items():
         table.add_row(name, "-", "-", f"[yellow]not served[/]: {reason}", "-")
     console.print(table)

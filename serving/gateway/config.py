@@ -19,7 +19,7 @@ ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=6
 
 
 class Upstream(BaseModel):
-    """One deployed version of a model: a transformer's REST base URL."""
+    """One deployed version of a model: a transformer's REST base URL (and its replicas')."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -29,11 +29,29 @@ class Upstream(BaseModel):
     version: str = Field(min_length=1, max_length=64)
     """The model version this upstream serves (reported when the upstream does not say)."""
 
+    replicas: tuple[str, ...] = ()
+    """More base URLs serving the same version: requests go round-robin over ``url`` and these,
+    and one that refuses the connection is skipped (a transformer is one process, one core)."""
+
     @field_validator("url")
     @classmethod
     def _http_base_url(cls, url: str) -> str:
-        AnyHttpUrl(url)  # validates scheme and host, keeps the string as written
-        return url.rstrip("/")
+        return _base_url(url)
+
+    @field_validator("replicas")
+    @classmethod
+    def _http_base_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_base_url(url) for url in urls)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every base URL serving this version, ``url`` first."""
+        return (self.url, *self.replicas)
+
+
+def _base_url(url: str) -> str:
+    AnyHttpUrl(url)  # validates scheme and host, keeps the string as written
+    return url.rstrip("/")
 
 
 class GatewayConfig(BaseModel):
@@ -70,15 +88,16 @@ class GatewayConfig(BaseModel):
 
 
 def parse_route(spec: str) -> tuple[str, Upstream]:
-    """Parse ``model=url@version`` (the ``--route`` flag)."""
+    """Parse ``model=url[,url...]@version`` (the ``--route`` flag; more URLs are replicas)."""
     model, sep, target = spec.partition("=")
-    url, at, version = target.rpartition("@")
-    if not (sep and at and model and url and version):
+    urls, at, version = target.rpartition("@")
+    first, *replicas = (url.strip() for url in urls.split(","))
+    if not (sep and at and model and first and version and all(replicas)):
         raise UsageError(
             f"bad route {spec!r}",
-            hint="write it as model=url@version, e.g. moderation=http://127.0.0.1:8092@3",
+            hint="write it as model=url[,url...]@version, e.g. moderation=http://127.0.0.1:8092@3",
         )
-    return model.strip(), Upstream(url=url.strip(), version=version.strip())
+    return model.strip(), Upstream(url=first, version=version.strip(), replicas=tuple(replicas))
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

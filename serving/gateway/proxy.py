@@ -65,11 +65,16 @@ def upstream_session(timeout_s: float, max_connections: int) -> aiohttp.ClientSe
 
 
 class UpstreamProxy:
-    """Sends a request to an upstream and turns transport failures into a clear 503."""
+    """Sends a request to an upstream and turns transport failures into a clear 503.
+
+    An upstream with replicas gets its requests round-robin; a replica that refuses the
+    connection (stopped, restarting) is skipped for the next, since the request never reached it.
+    """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._turns: dict[Upstream, int] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -97,16 +102,24 @@ class UpstreamProxy:
         headers[REQUEST_ID_HEADER] = record.request_id
         if body is not None and "content-type" not in headers:
             headers["content-type"] = "application/json"  # kserve refuses JSON without it
+        urls = self._in_turn(upstream)
         try:
-            async with self.session.request(
-                request.method,
-                upstream.url + path,
-                params=request.query_params.multi_items(),
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-            ) as answer:
-                content = await answer.read()
+            for attempt, base_url in enumerate(urls, start=1):
+                try:
+                    async with self.session.request(
+                        request.method,
+                        base_url + path,
+                        params=request.query_params.multi_items(),
+                        data=body,
+                        headers=headers,
+                        allow_redirects=False,
+                    ) as answer:
+                        content = await answer.read()
+                    break
+                except aiohttp.ClientConnectorError:
+                    if attempt == len(urls):
+                        raise
+                    event(log, "replica_skipped", logging.WARNING, upstream=base_url, reason="refused")
         except TimeoutError as exc:
             raise self._unavailable(
                 record, upstream, f"did not answer within {self.timeout_s:g} s", exc
@@ -116,6 +129,15 @@ class UpstreamProxy:
         record.version = answer.headers.get(VERSION_HEADER, upstream.version)
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in _DROPPED_RESPONSE_HEADERS}
         return Response(content=content, status_code=answer.status, headers=kept)
+
+    def _in_turn(self, upstream: Upstream) -> tuple[str, ...]:
+        """The upstream's URLs, starting with the replica whose turn it is."""
+        urls = upstream.urls
+        if len(urls) == 1:
+            return urls
+        turn = self._turns.get(upstream, 0)
+        self._turns[upstream] = (turn + 1) % len(urls)
+        return urls[turn:] + urls[:turn]
 
     def _unavailable(
         self, record: RequestRecord, upstream: Upstream, what: str, exc: Exception
@@ -138,11 +160,16 @@ class UpstreamProxy:
         )
 
     async def is_ready(self, model: str, upstream: Upstream) -> bool:
-        """True when the upstream says the model is ready (KServe V2 model-ready)."""
+        """True when some replica of the upstream says the model is ready (KServe V2 model-ready):
+        requests skip the others."""
+        answers = await asyncio.gather(*(self._replica_ready(model, url) for url in upstream.urls))
+        return any(answers)
+
+    async def _replica_ready(self, model: str, base_url: str) -> bool:
         probe_timeout = aiohttp.ClientTimeout(total=min(self.timeout_s, _READY_PROBE_TIMEOUT_S))
         try:
             async with self.session.get(
-                f"{upstream.url}/v2/models/{model}/ready", timeout=probe_timeout
+                f"{base_url}/v2/models/{model}/ready", timeout=probe_timeout
             ) as answer:
                 return answer.status == 200
         except (TimeoutError, aiohttp.ClientError):

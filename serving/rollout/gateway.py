@@ -65,10 +65,6 @@ class RolloutView(BaseModel):
     rollout: Rollout | None
 
 
-def _upstream(variant: Variant) -> Upstream:
-    return Upstream(url=variant.url, version=variant.version)
-
-
 def _variant(upstream: Upstream) -> Variant:
     return Variant(url=upstream.url, version=upstream.version)
 
@@ -156,6 +152,13 @@ class GatewayRollouts:
         self.rollouts = loaded
         event(log, "rollouts_reloaded", models=sorted(loaded))
 
+    def _upstream(self, model: str, variant: Variant) -> Upstream:
+        """The routed upstream a variant names (with its replicas), else the variant alone."""
+        for upstream in self.routes.upstreams(model):
+            if (upstream.url, upstream.version) == (variant.url, variant.version):
+                return upstream
+        return Upstream(url=variant.url, version=variant.version)
+
     def _configured_stable(self, model: str) -> Variant | None:
         return _variant(self.routes.upstreams(model)[0]) if model in self.routes.models else None
 
@@ -169,15 +172,15 @@ class GatewayRollouts:
         if version is not None:
             for variant in (rollout.stable, rollout.canary, rollout.previous):
                 if variant is not None and variant.version == version:
-                    return Choice(_upstream(variant), "pinned")
+                    return Choice(self._upstream(model, variant), "pinned")
             return Choice(self.routes.choose(model, version), "pinned")
-        stable = _upstream(rollout.stable)
+        stable = self._upstream(model, rollout.stable)
         if rollout.canary is None or not rollout.percent:
             return Choice(stable, "stable")
         chosen = takes_canary(model, routing_key(request.headers, request_id), rollout.percent)
         if rollout.mode == "shadow":
-            return Choice(stable, "stable", _upstream(rollout.canary) if chosen else None)
-        return Choice(_upstream(rollout.canary), "canary") if chosen else Choice(stable, "stable")
+            return Choice(stable, "stable", self._upstream(model, rollout.canary) if chosen else None)
+        return Choice(self._upstream(model, rollout.canary), "canary") if chosen else Choice(stable, "stable")
 
     def after_response(
         self, choice: Choice, model: str, path: str, request: Request, body: bytes | None, response: Response
@@ -200,7 +203,11 @@ class GatewayRollouts:
         if configured is None:
             raise GatewayError(404, f"unknown model {model!r}; known models: {', '.join(self.routes.models)}")
         canary = spec.canary
-        if canary is not None and spec.percent and not await self.is_ready(model, _upstream(canary)):
+        if (
+            canary is not None
+            and spec.percent
+            and not await self.is_ready(model, self._upstream(model, canary))
+        ):
             raise GatewayError(409, f"canary {model} version {canary.version} at {canary.url} is not ready")
         async with self._lock:
             try:

@@ -52,6 +52,10 @@ class ServedModel:
     def transformer(self) -> str:
         return TRANSFORMER_PREFIX + self.name
 
+    def transformers(self, replicas: int) -> list[str]:
+        """Child names of its transformer processes: ``transformer-<model>``, then ``.2``, ``.3``..."""
+        return [self.transformer] + [f"{self.transformer}.{n}" for n in range(2, replicas + 1)]
+
 
 @dataclass
 class StackPlan:
@@ -62,9 +66,14 @@ class StackPlan:
     triton_models: dict[str, list[int]]
     model_repository: Path
     children: list[ChildSpec] = field(default_factory=list)
+    transformers: dict[str, list[str]] = field(default_factory=dict)
+    """Model -> the child names of its transformer replicas (the first is ``ServedModel.transformer``)."""
 
     def child(self, name: str) -> ChildSpec:
         return next(spec for spec in self.children if spec.name == name)
+
+    def transformer_urls(self, model: str) -> list[str]:
+        return [self.child(name).url for name in self.transformers[model]]
 
 
 def choose_models(requested: list[str] | None) -> list[str]:
@@ -130,9 +139,12 @@ def build_plan(
     repository = serving_dir(settings) / "model_repository"
     triton_models = assemble(repository, [model.artifacts for model in served])
     plan = StackPlan(served, skipped, triton_models, repository)
+    plan.transformers = {
+        model.name: model.transformers(transformer_replicas(settings, model.name)) for model in served
+    }
     endpoints = [f"{TRITON}.{kind}" for kind in ("http", "grpc", "metrics")]
-    for model in served:
-        endpoints += [f"{model.transformer}.http", f"{model.transformer}.grpc"]
+    for name in (name for names in plan.transformers.values() for name in names):
+        endpoints += [f"{name}.http", f"{name}.grpc"]
     endpoints.append(f"{GATEWAY}.http")
     configured = {f"{GATEWAY}.http": gateway_port} if gateway_port else {}  # 0: any free port
     ports = plan_ports(endpoints, configured, settings.host)
@@ -140,9 +152,24 @@ def build_plan(
     logs = serving_dir(settings) / "logs"
     plan.children.append(_triton_spec(settings, repository, list(triton_models), ports, env, logs))
     for model in served:
-        plan.children.append(_transformer_spec(settings, model, ports, env, logs))
-    plan.children.append(_gateway_spec(settings, served, ports, env, logs, auth))
+        for name in plan.transformers[model.name]:
+            plan.children.append(_transformer_spec(settings, model, ports, env, logs, name))
+    plan.children.append(_gateway_spec(settings, plan, ports[f"{GATEWAY}.http"], env, logs, auth))
     return plan
+
+
+def transformer_replicas(settings: Settings, model: str) -> int:
+    """How many transformer processes serve ``model`` (``settings.transformer_replicas``)."""
+    from embeddings.sources import SOURCES  # here: the plan module stays light to import
+
+    replicas = settings.transformer_replicas.get(model, 1)
+    if replicas > 1 and model in SOURCES and settings.qdrant_url is None:
+        raise UsageError(
+            f"{model} cannot have {replicas} transformer replicas with the embedded Qdrant store: "
+            "its collection admits one process",
+            hint=f"serve {model} with one (MODELYARD_TRANSFORMER_REPLICAS) or set MODELYARD_QDRANT_URL",
+        )
+    return replicas
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -209,9 +236,16 @@ def _triton_spec(
 
 
 def _transformer_spec(
-    settings: Settings, model: ServedModel, ports: dict[str, int], env: dict[str, str], logs: Path
+    settings: Settings,
+    model: ServedModel,
+    ports: dict[str, int],
+    env: dict[str, str],
+    logs: Path,
+    name: str | None = None,
 ) -> ChildSpec:
-    http, grpc = ports[f"{model.transformer}.http"], ports[f"{model.transformer}.grpc"]
+    """The transformer child ``name`` (default: the model's first) of ``model``."""
+    name = name or model.transformer
+    http, grpc = ports[f"{name}.http"], ports[f"{name}.grpc"]
     command = [
         sys.executable, "-m", "serving.transformer",
         "--model_name", model.name,
@@ -224,10 +258,10 @@ def _transformer_spec(
     ]  # fmt: skip
     url = client_url(settings.host, http)
     return ChildSpec(
-        name=model.transformer,
+        name=name,
         command=command,
         ready_url=f"{url}/v2/health/ready",
-        log_path=logs / f"{model.transformer}.log",
+        log_path=logs / f"{name}.log",
         url=url,
         ports={"http": http, "grpc": grpc},
         env=env,
@@ -236,18 +270,9 @@ def _transformer_spec(
 
 
 def _gateway_spec(
-    settings: Settings,
-    served: list[ServedModel],
-    ports: dict[str, int],
-    env: dict[str, str],
-    logs: Path,
-    auth: bool,
+    settings: Settings, plan: StackPlan, port: int, env: dict[str, str], logs: Path, auth: bool
 ) -> ChildSpec:
-    port = ports[f"{GATEWAY}.http"]
-    routes = [
-        f"{m.name}={client_url(settings.host, ports[f'{m.transformer}.http'])}@{m.resolved.version}"
-        for m in served
-    ]
+    routes = [f"{m.name}={','.join(plan.transformer_urls(m.name))}@{m.resolved.version}" for m in plan.served]
     command = [sys.executable, "-m", "serving.gateway", "--host", settings.host, "--port", str(port)]
     command += [arg for route in routes for arg in ("--route", route)]
     if not auth:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from modelyard.errors import NotFoundError
 from modelyard.fsutil import write_text_atomically
@@ -48,6 +48,9 @@ class ModelState(BaseModel):
     transformer: str
     """Name of the child in ``children``."""
     upstream_url: str
+    replica_urls: list[str] = Field(default_factory=list)
+    """More transformers of this version (``MODELYARD_TRANSFORMER_REPLICAS``): the gateway sends
+    requests to ``upstream_url`` and these in turn."""
     artifact_dir: str
 
 

@@ -243,6 +243,7 @@ class StackSupervisor:
                 },
                 transformer=model.transformer,
                 upstream_url=plan.child(model.transformer).url,
+                replica_urls=plan.transformer_urls(model.name)[1:],
                 artifact_dir=str(model.artifacts.root),
             )
             for model in plan.served

@@ -1,10 +1,11 @@
-"""SIGTERM to ``yard serve`` under load: the requests in flight complete with 200, then every process
-of the stack exits (no orphan) and the supervisor exits 0.
+"""A stack of its own under load: SIGTERM to ``yard serve`` completes the requests in flight with 200,
+then every process of the stack exits (no orphan) and the supervisor exits 0; a killed transformer
+replica is restarted while the other keeps answering.
 
-A stack of its own (not ``served_stack``, which later tests still use): ``yard serve`` in the
-foreground, so this test's child is the supervisor and its exit code can be read. It serves
-moderation only (Triton, one transformer, the gateway: every kind of child) from a state dir of
-its own, reading the champion from the shared stack's registry.
+Not ``served_stack``, which later tests still use: ``yard serve`` in the foreground, so the test's
+child is the supervisor and its exit code can be read. It serves moderation only, with two
+transformer replicas (Triton, the transformers, the gateway: every kind of child), from a state dir
+of its own, reading the champion from the shared stack's registry.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.load import Request
 from modelyard.settings import Settings
 from serving.stack.processes import group_members, is_same_process
 from serving.stack.state import StackState, read_state, state_path
-from tests.integration.faults import key_header, load_in_background, require_served
+from tests.integration.faults import (
+    child_pids,
+    key_header,
+    load_in_background,
+    moderation_request,
+    require_served,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,6 +42,8 @@ CONCURRENCY = 4
 BIG_BODY = {"instances": [{"text": "Buy cheap meds now, limited offer! " * 240}] * 64}
 """64 emails of 8 KB: each request takes long enough (about a second) to be surely in flight when
 SIGTERM arrives."""
+REPLICA = "transformer-moderation.2"
+RESTART_TIMEOUT_S = 120.0
 WRITE_MARGIN_S = 0.05
 """Between the last request sent and SIGTERM, so every request was written before the stop began."""
 
@@ -54,6 +65,7 @@ def own_stack(served_stack, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, 
         "MODELYARD_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "MODELYARD_SPAMASSASSIN_SOURCE": str(settings.spamassassin_source),
         "MODELYARD_DEVICE": "cpu",
+        "MODELYARD_TRANSFORMER_REPLICAS": '{"moderation": 2}',
     }
     yard = str(Path(sys.executable).parent / "yard")
     command = [
@@ -94,7 +106,7 @@ def wait_ready(process: subprocess.Popen, settings: Settings, log: Path) -> Stac
 def test_sigterm_under_load_completes_in_flight_requests_then_stops_every_process(own_stack) -> None:
     process, settings, state = own_stack
     pids = {name: child.pid for name, child in state.children.items()}
-    assert set(pids) == {"triton", "transformer-moderation", "gateway"}
+    assert set(pids) == {"triton", "transformer-moderation", REPLICA, "gateway"}
     origin: list[float] = []
 
     def big_request(index: int) -> Request:
@@ -124,3 +136,46 @@ def test_sigterm_under_load_completes_in_flight_requests_then_stops_every_proces
     final = read_state(settings)
     assert final.status == "stopped"
     assert {child.status for child in final.children.values()} == {"stopped"}
+
+
+def test_a_killed_replica_is_restarted_while_the_other_keeps_answering(own_stack) -> None:
+    _, settings, state = own_stack
+    first, second = state.models["moderation"].upstream_url, state.models["moderation"].replica_urls[0]
+    assert state.children[REPLICA].url == second != first
+    before = child_pids(state)
+
+    with load_in_background(state.gateway_url, moderation_request, CONCURRENCY, key_header(settings)) as load:
+        time.sleep(2.0)
+        killed_at = time.perf_counter()
+        os.kill(before[REPLICA], signal.SIGKILL)
+        after = wait_until(
+            settings,
+            lambda s: s.children[REPLICA].restarts == 1 and s.children[REPLICA].status == "ready",
+            RESTART_TIMEOUT_S,
+        )
+        restarted_s = time.perf_counter() - killed_at
+        time.sleep(2.0)  # traffic after the restart, to both replicas
+    result = load.result()
+
+    print(f"replica killed, ready again after {restarted_s:.1f} s; {result.summary()}")
+    assert after.children[REPLICA].restarts == 1 and after.children[REPLICA].status == "ready"
+    assert after.children[REPLICA].pid != before[REPLICA]
+    assert {n: p for n, p in child_pids(after).items() if n != REPLICA} == {
+        n: p for n, p in before.items() if n != REPLICA
+    }
+    # Only requests the killed process had already taken can fail; later ones go to the other replica.
+    failed = result.status[(result.status < 200) | (result.status >= 400)]
+    assert len(failed) <= CONCURRENCY and set(failed.tolist()) <= {503}, result.failures.most_common(3)
+    assert result.requests > 10 * CONCURRENCY
+    for url in (first, second):  # the restarted replica counts from zero: it answered since
+        assert answered(url) > 0, f"{url} answered no request"
+
+
+def answered(transformer_url: str) -> float:
+    """Requests the transformer at ``transformer_url`` has answered with 200 (its own /metrics)."""
+    text = httpx.get(f"{transformer_url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("modelyard_transformer_requests_total{") and 'status="ok"' in line
+    )

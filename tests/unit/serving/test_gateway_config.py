@@ -23,7 +23,20 @@ def test_route_flag_parses_model_url_and_version() -> None:
 def test_malformed_route_flag_names_the_expected_form(spec: str) -> None:
     with pytest.raises(UsageError) as raised:
         parse_route(spec)
-    assert "model=url@version" in (raised.value.hint or "")
+    assert "model=url[,url...]@version" in (raised.value.hint or "")
+
+
+def test_route_flag_lists_replicas_of_one_version() -> None:
+    model, upstream = parse_route("moderation=http://127.0.0.1:8092,http://127.0.0.1:8093/@3")
+    assert model == "moderation"
+    assert upstream == Upstream(url="http://127.0.0.1:8092", version="3", replicas=("http://127.0.0.1:8093",))
+    assert upstream.urls == ("http://127.0.0.1:8092", "http://127.0.0.1:8093")
+
+
+@pytest.mark.parametrize("spec", ["m=http://127.0.0.1:1,@2", "m=,http://127.0.0.1:1@2"])
+def test_route_flag_refuses_an_empty_replica(spec: str) -> None:
+    with pytest.raises(UsageError):
+        parse_route(spec)
 
 
 def test_upstream_url_must_be_http() -> None:

@@ -121,6 +121,33 @@ async def test_upstream_down_is_503_naming_the_model() -> None:
     assert response.headers["x-modelyard-version"] == "4"
 
 
+async def test_replicas_share_requests_round_robin() -> None:
+    with running_echo_upstream() as (first_url, first), running_echo_upstream() as (second_url, second):
+        routes = {"moderation": [Upstream(url=first_url, version="1", replicas=(second_url,))]}
+        async with gateway_client(config_for(routes)) as client:
+            statuses = [
+                (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
+                for i in range(6)
+            ]
+    assert statuses == [200] * 6
+    assert (first.state.hits, second.state.hits) == (3, 3)
+
+
+async def test_a_refusing_replica_is_skipped_and_ready_needs_one_replica(echo: tuple[str, FastAPI]) -> None:
+    url, app = echo
+    before = app.state.hits
+    routes = {"moderation": [Upstream(url=unreachable_url(), version="1", replicas=(url,))]}
+    async with gateway_client(config_for(routes)) as client:
+        statuses = [
+            (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
+            for i in range(4)
+        ]
+        ready = await client.get("/v2/health/ready")
+    assert statuses == [200] * 4
+    assert app.state.hits - before == 4
+    assert ready.status_code == 200
+
+
 async def test_upstream_timeout_is_503_naming_the_model(gateway: GatewayFactory) -> None:
     async with gateway(upstream_timeout_s=0.2) as client:
         response = await client.post("/v1/models/ranking:predict?delay=1", json={"instances": [1]})
