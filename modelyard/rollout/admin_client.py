@@ -23,7 +23,9 @@ class GatewayAdmin:
         """The model's configured upstreams and its rollout (None: no rollout)."""
         body = self._call("GET", f"/admin/rollouts/{model}")
         rollout = Rollout.model_validate(body["rollout"]) if body["rollout"] else None
-        return [Variant.model_validate(u) for u in body["configured"]], rollout
+        # A variant is a URL and a version; the gateway keeps a configured upstream's replicas itself.
+        configured = [Variant(version=u["version"], url=u["url"]) for u in body["configured"]]
+        return configured, rollout
 
     def put(self, model: str, spec: RolloutSpec) -> Rollout:
         return Rollout.model_validate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
@@ -18,23 +18,20 @@ from modelyard.errors import UsageError
 from modelyard.logs import event
 
 from . import schemas
-from .auth import auth_dependencies
+from .auth import api_key_check, auth_dependencies
 from .config import GatewayConfig
 from .errors import install_error_handlers
-from .limits import read_model_input
+from .fast_path import FastPath, GatewayApp
+from .forwarding import V1_PREDICT, V2_INFER, V2_VERSION_INFER, BodyRoute, ModelForwarder
+from .incoming import Incoming
 from .metrics import GatewayMetrics
 from .middleware import RequestRecordMiddleware, request_record
 from .proxy import UpstreamProxy
 from .routing import RouteTable
 
-if TYPE_CHECKING:
-    from serving.rollout import GatewayRollouts
-
 log = logging.getLogger(__name__)
 
 _COMPONENT_REF = "#/components/schemas/{model}"
-BodyRule = Literal["none", "json", "json_or_binary"]
-"""What a route reads: no body, a JSON body, or JSON or a V2 binary-tensor body."""
 _AUTH_ERROR: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorBody, "description": "Missing or invalid API key"}
 }
@@ -60,7 +57,7 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-def create_app(config: GatewayConfig) -> FastAPI:
+def create_app(config: GatewayConfig) -> GatewayApp:
     """Build the gateway for ``config`` (auth on needs ``config.api_key`` resolved)."""
     if config.auth_enabled and config.api_key is None:
         raise UsageError("auth is on but no API key was resolved", hint="call auth.resolve_api_key first")
@@ -87,7 +84,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         await proxy.aclose()
         event(log, "gateway_stopped")
 
-    app = FastAPI(
+    app = GatewayApp(
         title="modelyard gateway",
         version="1",
         description="One authenticated entry point to every model: KServe V1 and Open Inference V2.",
@@ -96,10 +93,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestRecordMiddleware, metrics=metrics)
     app.include_router(_health_router(routes, proxy, metrics))
-    auth = auth_dependencies(config.api_key if config.auth_enabled else None)
-    app.include_router(_model_router(config, routes, proxy, metrics, rollouts), dependencies=auth)
+    check_key = api_key_check(config.api_key if config.auth_enabled else None)
+    auth = auth_dependencies(check_key)
+    forwarder = ModelForwarder(rollouts, proxy, metrics, config.max_body_bytes)
+    app.include_router(_model_router(routes, forwarder), dependencies=auth)
     app.include_router(rollouts.admin_router(), dependencies=auth)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
+    app.fast_path = FastPath(forwarder, check_key, metrics, debug=app.debug)
     return app
 
 
@@ -129,44 +129,36 @@ def _health_router(routes: RouteTable, proxy: UpstreamProxy, metrics: GatewayMet
     return router
 
 
-def _model_router(
-    config: GatewayConfig,
-    routes: RouteTable,
-    proxy: UpstreamProxy,
-    metrics: GatewayMetrics,
-    rollouts: GatewayRollouts,
-) -> APIRouter:
-    """Authenticated model routes; each resolves an upstream and forwards to it."""
+def _model_router(routes: RouteTable, forwarder: ModelForwarder) -> APIRouter:
+    """Authenticated model routes; each resolves an upstream and forwards to it.
+
+    POSTs to the body routes are served by the fast path in front of FastAPI; they are declared
+    here too, for the OpenAPI document, and answer the same when reached.
+    """
     router = APIRouter(tags=["models"])
 
-    async def forward(
-        request: Request, model: str, path: str, version: str | None = None, body: BodyRule = "none"
+    async def forward(request: Request, model: str, path: str, version: str | None = None) -> Response:
+        incoming = Incoming.from_request(request)
+        return await forwarder.forward(incoming, request_record(request.scope), model, path, version)
+
+    async def forward_body(
+        request: Request, route: BodyRoute, model: str, version: str | None = None
     ) -> Response:
-        record = request_record(request)
-        choice = rollouts.choose(model, version, request, record.request_id)
-        upstream = choice.upstream
-        record.model, record.version = model, upstream.version
-        with metrics.tracking_in_flight(model, upstream.version):
-            content = None
-            if body != "none":
-                binary_ok = body == "json_or_binary"
-                content = await read_model_input(request, config.max_body_bytes, allow_binary_infer=binary_ok)
-            response = await proxy.forward(request, record, upstream, path, content)
-        rollouts.after_response(choice, model, path, request, content, response)
-        return response
+        incoming = Incoming.from_request(request)
+        return await forwarder.forward_body(route, incoming, request_record(request.scope), model, version)
 
     @router.get("/v1/models", response_model=schemas.V1ModelList, responses=_AUTH_ERROR)
     async def v1_models() -> schemas.V1ModelList:
         return schemas.V1ModelList(models=routes.models)
 
     @router.post(
-        "/v1/models/{model}:predict",
+        V1_PREDICT.path,
         response_model=schemas.V1PredictResponse,
         responses=_BODY_ERRORS,
         openapi_extra=_json_body(schemas.V1PredictRequest),
     )
     async def v1_predict(model: str, request: Request) -> Response:
-        return await forward(request, model, f"/v1/models/{model}:predict", body="json")
+        return await forward_body(request, V1_PREDICT, model)
 
     @router.get("/v2/models", response_model=schemas.V2ModelList, responses=_AUTH_ERROR)
     async def v2_models() -> schemas.V2ModelList:
@@ -197,7 +189,7 @@ def _model_router(
         return await forward(request, model, f"/v2/models/{model}/ready", version)
 
     @router.post(
-        "/v2/models/{model}/infer",
+        V2_INFER.path,
         response_model=schemas.InferenceResponse,
         responses=_BODY_ERRORS,
         openapi_extra=_json_body(schemas.InferenceRequest),
@@ -208,18 +200,17 @@ def _model_router(
         Binary tensors: send a JSON header followed by raw bytes, with the header's length in
         ``Inference-Header-Content-Length`` (any content type).
         """
-        return await forward(request, model, f"/v2/models/{model}/infer", body="json_or_binary")
+        return await forward_body(request, V2_INFER, model)
 
     @router.post(
-        "/v2/models/{model}/versions/{version}/infer",
+        V2_VERSION_INFER.path,
         response_model=schemas.InferenceResponse,
         responses=_BODY_ERRORS,
         openapi_extra=_json_body(schemas.InferenceRequest),
     )
     async def v2_version_infer(model: str, version: str, request: Request) -> Response:
         """V2 inference on one pinned version (404 lists the versions routed)."""
-        # KServe answers versioned paths with 501, so the pinned upstream gets the plain path.
-        return await forward(request, model, f"/v2/models/{model}/infer", version, body="json_or_binary")
+        return await forward_body(request, V2_VERSION_INFER, model, version)
 
     return router
 

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,36 +53,53 @@ def _read_key_file(key_file: Path) -> SecretStr:
     return SecretStr(key)
 
 
-def auth_dependencies(api_key: SecretStr | None) -> list[Any]:
-    """Router dependencies admitting requests that carry ``api_key`` (``None``: auth off).
+class ApiKeyCheck:
+    """Admits requests that carry the API key; shared by the FastAPI routes and the fast path.
 
     Every credential presented must be valid (a wrong ``Authorization`` is refused even next to
-    a right ``x-api-key``), so an ambiguous request never gets in. The two header schemes are
-    declared too, only so the OpenAPI document lists them.
+    a right ``x-api-key``), so an ambiguous request never gets in.
     """
-    if api_key is None:
-        return []
-    expected = api_key.get_secret_value().encode()
 
-    async def require_api_key(request: Request) -> None:
-        presented = _presented_keys(request)
+    def __init__(self, api_key: SecretStr) -> None:
+        self._expected = api_key.get_secret_value().encode()
+
+    def __call__(self, headers: Mapping[str, str]) -> None:
+        """Return if ``headers`` carry the key, else raise the 401 (same body and challenge always)."""
+        presented = _presented_keys(headers)
         if not presented:
             raise GatewayError(
                 401, "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'", _CHALLENGE
             )
         # Compare every credential (no short-circuit), each in constant time.
-        if not all([hmac.compare_digest(key.encode(), expected) for key in presented]):
+        if not all([hmac.compare_digest(key.encode(), self._expected) for key in presented]):
             raise GatewayError(401, "invalid API key", _CHALLENGE)
+
+
+def api_key_check(api_key: SecretStr | None) -> ApiKeyCheck | None:
+    """The check for ``api_key``; ``None`` (auth off) admits everyone."""
+    return None if api_key is None else ApiKeyCheck(api_key)
+
+
+def auth_dependencies(check: ApiKeyCheck | None) -> list[Any]:
+    """Router dependencies running ``check`` (none when auth is off).
+
+    The two header schemes are declared too, only so the OpenAPI document lists them.
+    """
+    if check is None:
+        return []
+
+    async def require_api_key(request: Request) -> None:
+        check(request.headers)
 
     return [Depends(_bearer), Depends(_api_key_header), Depends(require_api_key)]
 
 
-def _presented_keys(request: Request) -> list[str]:
+def _presented_keys(headers: Mapping[str, str]) -> list[str]:
     keys = []
-    authorization = request.headers.get("authorization")
+    authorization = headers.get("authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
         keys.append(credentials.strip() if scheme.lower() == "bearer" else "")
-    if "x-api-key" in request.headers:
-        keys.append(request.headers["x-api-key"])
+    if "x-api-key" in headers:
+        keys.append(headers["x-api-key"])
     return keys

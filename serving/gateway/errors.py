@@ -22,9 +22,14 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def gateway_error_response(exc: GatewayError) -> JSONResponse:
+    """The answer to a ``GatewayError``, from a FastAPI route or the fast path alike."""
+    return error_response(exc.status, exc.message, exc.headers)
+
+
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return error_response(exc.status, exc.message, exc.headers)
+    return gateway_error_response(exc)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -6,50 +6,55 @@ the model server behind would have done with it. Bodies are forwarded byte for b
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Mapping
+
 import orjson
-from fastapi import Request
 
 from .errors import GatewayError
 
 BINARY_HEADER_LENGTH = "inference-header-content-length"
 
 
-async def _read_limited_body(request: Request, max_bytes: int) -> bytes:
+async def _read_limited_body(
+    headers: Mapping[str, str], chunks: AsyncIterable[bytes], max_bytes: int
+) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``max_bytes``.
 
     A declared Content-Length is judged before reading anything; a chunked body is counted
     while it streams in, so an oversized upload is never buffered whole.
     """
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None:
         if not _is_decimal(declared):
             raise GatewayError(400, f"invalid Content-Length {declared!r}")
         if int(declared) > max_bytes:
             raise _too_large(max_bytes)
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         received += len(chunk)
         if received > max_bytes:
             raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _too_large(max_bytes: int) -> GatewayError:
     return GatewayError(413, f"request body exceeds the {max_bytes}-byte limit (MODELYARD_MAX_BODY_BYTES)")
 
 
-async def read_model_input(request: Request, max_bytes: int, allow_binary_infer: bool) -> bytes:
-    """The request body once it is known to be JSON of an acceptable size.
+async def read_model_input(
+    headers: Mapping[str, str], chunks: AsyncIterable[bytes], max_bytes: int, allow_binary_infer: bool
+) -> bytes:
+    """The body (``chunks``, not read yet) once it is known to be JSON of an acceptable size.
 
     ``allow_binary_infer``: a V2 infer body may be a JSON header followed by raw tensor bytes
     (``Inference-Header-Content-Length``); then only the header part must be JSON.
     """
-    binary_length = request.headers.get(BINARY_HEADER_LENGTH) if allow_binary_infer else None
+    binary_length = headers.get(BINARY_HEADER_LENGTH) if allow_binary_infer else None
     if binary_length is None:
-        _require_json_content_type(request.headers.get("content-type"))
-    body = await _read_limited_body(request, max_bytes)
+        _require_json_content_type(headers.get("content-type"))
+    body = await _read_limited_body(headers, chunks, max_bytes)
     json_part = body if binary_length is None else _binary_json_header(body, binary_length)
     try:
         orjson.loads(json_part)

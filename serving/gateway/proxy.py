@@ -11,12 +11,14 @@ import asyncio
 import logging
 
 import aiohttp
-from fastapi import Request, Response
+from fastapi import Response
+from starlette.datastructures import QueryParams
 
 from modelyard.logs import event
 
 from .config import Upstream
 from .errors import GatewayError
+from .incoming import Incoming
 from .middleware import MODEL_HEADER, REQUEST_ID_HEADER, VERSION_HEADER, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,9 @@ class UpstreamProxy:
 
     An upstream with replicas gets its requests round-robin; a replica that refuses the
     connection (stopped, restarting) is skipped for the next, since the request never reached it.
+    One that drops or resets the connection before answering (killed mid-request) is skipped
+    once: model requests change nothing upstream, so resending is safe, and once only, so a
+    request that kills its server cannot take every replica down.
     """
 
     def __init__(self, timeout_s: float) -> None:
@@ -89,16 +94,21 @@ class UpstreamProxy:
 
     async def forward(
         self,
-        request: Request,
+        request: Incoming,
         record: RequestRecord,
         upstream: Upstream,
         path: str,
         body: bytes | None = None,
     ) -> Response:
-        """The upstream's answer to ``path``, status and body unchanged."""
+        """The upstream's answer to ``path`` (with the request's query), status and body unchanged.
+
+        ``body`` is what the limits read; ``request.body`` is not touched here.
+        """
         headers = {
             name: request.headers[name] for name in _FORWARDED_REQUEST_HEADERS if name in request.headers
         }
+        # Parsed and re-encoded (not passed through raw), as it always was: upstreams see the same URLs.
+        params = QueryParams(request.query_string).multi_items() if request.query_string else []
         headers[REQUEST_ID_HEADER] = record.request_id
         if body is not None and "content-type" not in headers:
             headers["content-type"] = "application/json"  # kserve refuses JSON without it
@@ -109,17 +119,19 @@ class UpstreamProxy:
                     async with self.session.request(
                         request.method,
                         base_url + path,
-                        params=request.query_params.multi_items(),
+                        params=params,
                         data=body,
                         headers=headers,
                         allow_redirects=False,
                     ) as answer:
                         content = await answer.read()
                     break
-                except aiohttp.ClientConnectorError:
-                    if attempt == len(urls):
+                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+                    refused = isinstance(exc, aiohttp.ClientConnectorError)
+                    if attempt == len(urls) or not (refused or attempt == 1):
                         raise
-                    event(log, "replica_skipped", logging.WARNING, upstream=base_url, reason="refused")
+                    reason = "refused" if refused else "disconnected"
+                    event(log, "replica_skipped", logging.WARNING, upstream=base_url, reason=reason)
         except TimeoutError as exc:
             raise self._unavailable(
                 record, upstream, f"did not answer within {self.timeout_s:g} s", exc

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 
@@ -164,8 +164,9 @@ class GatewayRollouts:
 
     # --- per request -----------------------------------------------------------------
 
-    def choose(self, model: str, version: str | None, request: Request, request_id: str) -> Choice:
-        """The variant answering this request (a version pin always wins)."""
+    def choose(self, model: str, version: str | None, headers: Mapping[str, str], request_id: str) -> Choice:
+        """The variant answering this request (a version pin always wins; ``headers``: the
+        request's, whose routing key decides the canary split)."""
         rollout = self.rollouts.get(model)
         if rollout is None:
             return Choice(self.routes.choose(model, version), "pinned" if version else "stable")
@@ -177,18 +178,24 @@ class GatewayRollouts:
         stable = self._upstream(model, rollout.stable)
         if rollout.canary is None or not rollout.percent:
             return Choice(stable, "stable")
-        chosen = takes_canary(model, routing_key(request.headers, request_id), rollout.percent)
+        chosen = takes_canary(model, routing_key(headers, request_id), rollout.percent)
         if rollout.mode == "shadow":
             return Choice(stable, "stable", self._upstream(model, rollout.canary) if chosen else None)
         return Choice(self._upstream(model, rollout.canary), "canary") if chosen else Choice(stable, "stable")
 
     def after_response(
-        self, choice: Choice, model: str, path: str, request: Request, body: bytes | None, response: Response
+        self,
+        choice: Choice,
+        model: str,
+        path: str,
+        request_headers: Mapping[str, str],
+        body: bytes | None,
+        response: Response,
     ) -> None:
         """Send the shadow copy of a successful request (never delays ``response``)."""
         if choice.shadow is None or body is None or response.status_code != 200:
             return
-        headers = {name: request.headers[name] for name in _MIRRORED_HEADERS if name in request.headers}
+        headers = {name: request_headers[name] for name in _MIRRORED_HEADERS if name in request_headers}
         headers.setdefault("content-type", "application/json")
         self.mirror.send(
             model, choice.shadow.version, choice.shadow.url + path, headers, body, bytes(response.body)

@@ -1,6 +1,6 @@
 """A stack of its own under load: SIGTERM to ``yard serve`` completes the requests in flight with 200,
-then every process of the stack exits (no orphan) and the supervisor exits 0; a killed transformer
-replica is restarted while the other keeps answering.
+then every process of the stack exits (no orphan) and the supervisor exits 0; a transformer replica
+killed under load is restarted while the other answers, and no request fails.
 
 Not ``served_stack``, which later tests still use: ``yard serve`` in the foreground, so the test's
 child is the supervisor and its exit code can be read. It serves moderation only, with two
@@ -163,9 +163,8 @@ def test_a_killed_replica_is_restarted_while_the_other_keeps_answering(own_stack
     assert {n: p for n, p in child_pids(after).items() if n != REPLICA} == {
         n: p for n, p in before.items() if n != REPLICA
     }
-    # Only requests the killed process had already taken can fail; later ones go to the other replica.
-    failed = result.status[(result.status < 200) | (result.status >= 400)]
-    assert len(failed) <= CONCURRENCY and set(failed.tolist()) <= {503}, result.failures.most_common(3)
+    # The gateway resends what the killed process had taken and skips it while it is down.
+    assert result.errors == 0, result.failures.most_common(3)
     assert result.requests > 10 * CONCURRENCY
     for url in (first, second):  # the restarted replica counts from zero: it answered since
         assert answered(url) > 0, f"{url} answered no request"

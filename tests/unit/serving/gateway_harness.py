@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from serving.gateway import GatewayConfig, Upstream, create_app
@@ -26,9 +27,17 @@ async def gateway_client(
     config: GatewayConfig, authenticated: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to ``create_app(config)`` in-process, lifespan included."""
-    app = create_app(config)
+    async with app_client(create_app(config), authenticated) as client:
+        yield client
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, authenticated: bool = True, raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to a gateway ``app`` built by the test, lifespan included."""
     headers = {"x-api-key": API_KEY} if authenticated else {}
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://gateway", headers=headers) as client,

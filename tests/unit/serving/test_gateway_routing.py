@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from fastapi import FastAPI
@@ -146,6 +148,43 @@ async def test_a_refusing_replica_is_skipped_and_ready_needs_one_replica(echo: t
     assert statuses == [200] * 4
     assert app.state.hits - before == 4
     assert ready.status_code == 200
+
+
+@asynccontextmanager
+async def hanging_up_upstream() -> AsyncIterator[str]:
+    """A loopback server that reads the request and closes the connection without answering
+    (a transformer killed mid-request)."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_a_request_dropped_by_a_replica_is_resent_once_to_the_next(echo: tuple[str, FastAPI]) -> None:
+    url, app = echo
+    before = app.state.hits
+    async with hanging_up_upstream() as dropping:
+        routes = {"moderation": [Upstream(url=dropping, version="1", replicas=(url,))]}
+        async with gateway_client(config_for(routes)) as client:
+            statuses = [
+                (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
+                for i in range(4)
+            ]
+    assert statuses == [200] * 4
+    assert app.state.hits - before == 4
+
+
+async def test_a_dropped_request_without_another_replica_is_503() -> None:
+    async with hanging_up_upstream() as dropping:
+        routes = {"moderation": [Upstream(url=dropping, version="1")]}
+        async with gateway_client(config_for(routes)) as client:
+            response = await client.post("/v1/models/moderation:predict", json={"instances": [1]})
+    assert response.status_code == 503
+    assert "unreachable" in response.json()["error"]
 
 
 async def test_upstream_timeout_is_503_naming_the_model(gateway: GatewayFactory) -> None:
