@@ -1,15 +1,17 @@
 """Serving latency and throughput: the whole stack vs a plain KServe server vs the bare model.
 
-A run, one step after the other (the embedded Qdrant store has one owner at a time, and nothing
-else of ours competes for the 2 cores during a measurement):
+A run, one step after the other (nothing else of ours competes for the 2 cores during a
+measurement):
 
 1. setup, not timed: smoke champions where missing (``bench.stack_setup``), and the champions'
    indexes built with ``yard index`` where absent: visual-search over the whole catalogue, ranking's
    items;
 2. the floor: each workload's TorchScript calls, in this process, one request after another;
-3. the whole stack: ``yard serve --detach`` (its cold start is reported), every workload through the
-   gateway at each concurrency, the stack's memory read after that load, ``yard serve stop``;
-4. plain KServe: per model, ``bench/plain_kserve.py`` started, loaded the same way, its memory read,
+3. the whole stack (``yard serve --detach``, its cold start reported) and, beside it, each model's
+   plain-KServe server (``bench/plain_kserve.py``, on a copy of the embedded Qdrant store: a
+   collection admits one process); every workload at each concurrency alternates between the
+   gateway and the plain server in rounds, since this shared machine's speed drifts over minutes
+   (two runs done one path after the other gave ratios 2x apart); memory read after the load; all
    stopped.
 
 Verdicts and the result document: ``bench.serving_report``.
@@ -17,15 +19,32 @@ Verdicts and the result document: ``bench.serving_report``.
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 from rich.console import Console
 
-from bench.load import run_load
+from bench.load import LoadResult, run_load
 from bench.schema import latency_summary
-from bench.serving_report import CONCURRENCY, MIB, NAME, PLAIN, STACK, TITLE, Measurements, Run, as_result
+from bench.serving_report import (
+    CONCURRENCY,
+    MIB,
+    NAME,
+    PLAIN,
+    ROUNDS,
+    STACK,
+    TITLE,
+    Measurements,
+    Run,
+    as_result,
+)
 from bench.serving_workloads import BUILDERS, Workload
 from bench.stack_setup import detached_stack, ensure_index, stack_benchmark
 from bench.torchscript import TorchScriptModels
@@ -40,8 +59,8 @@ transformer is CPU-bound Python (tokenising raw emails) and one process holds on
 searching models stay at one (the embedded Qdrant collection admits one process)."""
 LOAD_SECONDS = {True: 2.0, False: 10.0}
 """Per (path, workload, concurrency): quick, full."""
-WARMUP = {True: 10, False: 50}
-"""Requests before each load run, one at a time, not recorded."""
+WARMUP = {True: 10, False: 25}
+"""Requests before each round, one at a time, not recorded."""
 FLOOR_REQUESTS = {True: 300, False: 3000}
 FLOOR_WARMUP = 20
 LOAD_GENERATOR = "load generator"
@@ -62,16 +81,14 @@ def measure(settings: Settings, models: list[str], quick: bool) -> dict[str, Any
     index_points = {model: ensure_index(settings, states[model]) for model in INDEXED}
     workloads = [build(states[model], settings) for model in models for build in BUILDERS[model]]
     floor = measure_floor(states, workloads, FLOOR_REQUESTS[quick])
-    stack_runs, stack, not_served = measure_stack(settings, states, workloads, quick)
-    served = {model: state for model, state in states.items() if model not in not_served}
-    plain_runs, plain_rss = measure_plain(settings, served, workloads, quick)
+    runs, stack, not_served, plain_rss = measure_paths(settings, states, workloads, quick)
     return as_result(
         Measurements(
             quick=quick,
             workloads={w.name: w.label for w in workloads},
             versions={model: state.version for model, state in states.items()},
             floor=floor,
-            runs=stack_runs + plain_runs,
+            runs=runs,
             stack=stack,
             plain_rss_mib=plain_rss,
             index_points=index_points,
@@ -115,97 +132,150 @@ def measure_floor(
     return floor
 
 
-def measure_stack(
+@dataclass(frozen=True)
+class Target:
+    """A path under load: where requests go and which processes' CPU counts for it."""
+
+    path: str
+    url: str
+    headers: dict[str, str]
+    processes: dict[str, int]
+
+
+def measure_paths(
     settings: Settings, states: dict[str, VersionState], workloads: list[Workload], quick: bool
-) -> tuple[list[Run], dict[str, Any], dict[str, str]]:
-    """Load runs through the gateway, the cold start, memory after the load, and the models left out."""
-    from bench.stack_bench import stack_memory
+) -> tuple[list[Run], dict[str, Any], dict[str, str], dict[str, float]]:
+    """The whole stack and every model's plain-KServe server up side by side, and each workload's load
+    alternating between them (``ROUNDS``); then the stack's cold start and memory, the plain servers'
+    memory, and the models the stack left out."""
+    from bench.plain_kserve import plain_server
+    from bench.stack_bench import stack_memory, tree_rss
     from serving.stack.client import read_api_key
+    from serving.stack.plan import child_environment, torch_threads_environment
 
     replicated = settings.model_copy(update={"transformer_replicas": STACK_REPLICAS})
-    with detached_stack(replicated, auth=True, label="serving benchmark: the whole stack") as started:
+    plain_env = {
+        **child_environment(settings),
+        **torch_threads_environment(settings),
+        "MODELYARD_QDRANT_PATH": str(_store_copy(settings)),
+    }
+    with (
+        detached_stack(replicated, auth=True, label="serving benchmark: the whole stack") as started,
+        ExitStack() as plain_servers,
+    ):
         state = started.state
-        for name, model in state.models.items():
-            if model.version != states[name].version:
-                raise RuntimeError(
-                    f"the stack serves {name} v{model.version}, not the v{states[name].version} "
-                    "this benchmark resolved (was the champion moved meanwhile?)"
-                )
-        headers = {"x-api-key": read_api_key(settings) or ""}
-        processes = {name: child.pid for name, child in state.children.items() if child.pid}
+        _check_versions(state.models, states)
+        served = [model for model in states if model in state.models]
+        plain = {
+            model: plain_servers.enter_context(
+                plain_server(states[model], plain_env, settings.state_dir / RUN_DIR)
+            )
+            for model in served
+        }
+        stack_target = Target(
+            STACK,
+            state.gateway_url,
+            {"x-api-key": read_api_key(settings) or ""},
+            {name: child.pid for name, child in state.children.items() if child.pid},
+        )
         runs = [
-            load_run(STACK, state.gateway_url, workload, concurrency, headers, quick, processes)
+            run
             for workload in workloads
-            if workload.model in state.models
+            if workload.model in plain
             for concurrency in CONCURRENCY
+            for run in paired_runs(
+                [
+                    stack_target,
+                    Target(
+                        PLAIN, plain[workload.model].spec.url, {}, {"server": plain[workload.model].pid or 0}
+                    ),
+                ],
+                workload,
+                concurrency,
+                quick,
+            )
         ]
         memory = stack_memory(
             state.supervisor_pid, {name: child.pid for name, child in state.children.items()}
         )
+        plain_rss = {model: round(tree_rss(child.pid or 0) / MIB, 1) for model, child in plain.items()}
     stack = {
         "wall_seconds": started.wall_seconds,
         "ready_seconds": state.ready_seconds,
         "memory": memory,
         "transformer_replicas": STACK_REPLICAS,
     }
-    return runs, stack, dict(state.skipped)
+    return runs, stack, dict(state.skipped), plain_rss
 
 
-def measure_plain(
-    settings: Settings, states: dict[str, VersionState], workloads: list[Workload], quick: bool
-) -> tuple[list[Run], dict[str, float]]:
-    """Each model's plain-KServe server in turn: its load runs and its memory after them."""
-    from bench.plain_kserve import plain_server
-    from bench.stack_bench import tree_rss
-    from serving.stack.plan import child_environment, torch_threads_environment
-
-    runs: list[Run] = []
-    rss = {}
-    for model, state in states.items():
-        env = {**child_environment(settings), **torch_threads_environment(settings)}
-        with plain_server(state, env, settings.state_dir / RUN_DIR) as child:
-            runs += [
-                load_run(PLAIN, child.spec.url, workload, concurrency, {}, quick, {"server": child.pid or 0})
-                for workload in workloads
-                if workload.model == model
-                for concurrency in CONCURRENCY
-            ]
-            rss[model] = round(tree_rss(child.pid or 0) / MIB, 1)
-    return runs, rss
+def _check_versions(served: dict[str, Any], states: dict[str, VersionState]) -> None:
+    for name, model in served.items():
+        if model.version != states[name].version:
+            raise RuntimeError(
+                f"the stack serves {name} v{model.version}, not the v{states[name].version} "
+                "this benchmark resolved (was the champion moved meanwhile?)"
+            )
 
 
-def load_run(
-    path: str,
-    url: str,
-    workload: Workload,
-    concurrency: int,
-    headers: dict[str, str],
-    quick: bool,
-    processes: dict[str, int],
-) -> Run:
-    """One load run, with the CPU each server process tree (``name -> pid``) and the load generator
-    (this process) spent on it per answered request."""
-    before = _cpu_seconds(processes)
-    result = run_load(
-        url,
-        workload.request,
-        concurrency,
-        duration_s=LOAD_SECONDS[quick],
-        headers=headers,
-        warmup=WARMUP[quick],
+def _store_copy(settings: Settings) -> Path:
+    """A copy of the embedded Qdrant store for the plain servers: a collection admits one process,
+    and the stack's transformers hold the originals while both paths are up."""
+    copy = settings.state_dir / RUN_DIR / "qdrant"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(settings.qdrant_path, copy)
+    return copy
+
+
+def paired_runs(targets: list[Target], workload: Workload, concurrency: int, quick: bool) -> list[Run]:
+    """One run per target, its load time split into ``ROUNDS`` that alternate between the targets, so
+    a change in the shared machine's speed meets every path alike; the CPU each target's processes
+    (and the load generator, this process) spent per answered request."""
+    results: dict[str, list[LoadResult]] = {target.path: [] for target in targets}
+    cpu_s: dict[str, Counter[str]] = {target.path: Counter() for target in targets}
+    for _ in range(ROUNDS):
+        for target in targets:
+            before = _cpu_seconds(target.processes)
+            results[target.path].append(
+                run_load(
+                    target.url,
+                    workload.request,
+                    concurrency,
+                    duration_s=LOAD_SECONDS[quick] / ROUNDS,
+                    headers=target.headers,
+                    warmup=WARMUP[quick],
+                )
+            )
+            after = _cpu_seconds(target.processes)
+            cpu_s[target.path].update({name: after[name] - before[name] for name in after})
+    runs = []
+    for target in targets:
+        result = merged(results[target.path])
+        answered = result.requests + WARMUP[quick] * ROUNDS  # warmups ran inside the CPU intervals
+        cpu_ms = {name: round(seconds * 1000 / answered, 3) for name, seconds in cpu_s[target.path].items()}
+        summary = result.summary()
+        console.print(
+            f"{target.path} {workload.name} c={concurrency}: p50 {summary['p50_ms']} ms, "
+            f"p99 {summary['p99_ms']} ms, {summary['rps']} req/s, {summary['errors']} errors, "
+            f"CPU {sum(cpu_ms.values()):.2f} ms/request"
+        )
+        runs.append(
+            Run(
+                target.path, workload.name, concurrency, summary, dict(result.failures.most_common(5)), cpu_ms
+            )
+        )
+    return runs
+
+
+def merged(parts: list[LoadResult]) -> LoadResult:
+    """Rounds of one target as one result: every answer, the rounds' time added up."""
+    return LoadResult(
+        parts[0].concurrency,
+        np.concatenate([part.started for part in parts]),
+        np.concatenate([part.latency_ms for part in parts]),
+        np.concatenate([part.status for part in parts]),
+        sum(part.elapsed_s for part in parts),
+        sum((part.failures for part in parts), Counter()),
     )
-    answered = result.requests + WARMUP[quick]  # the warmup requests ran inside the CPU interval
-    cpu_ms = {
-        name: round((seconds - before[name]) * 1000 / answered, 3)
-        for name, seconds in _cpu_seconds(processes).items()
-    }
-    summary = result.summary()
-    console.print(
-        f"{path} {workload.name} c={concurrency}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, "
-        f"{summary['rps']} req/s, {summary['errors']} errors, "
-        f"CPU {sum(cpu_ms.values()):.2f} ms/request"
-    )
-    return Run(path, workload.name, concurrency, summary, dict(result.failures.most_common(5)), cpu_ms)
 
 
 def _cpu_seconds(processes: dict[str, int]) -> dict[str, float]:

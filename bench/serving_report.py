@@ -19,6 +19,8 @@ NAME = "serving"
 TITLE = "Serving: latency and throughput through the stack vs plain KServe and the bare model"
 STACK, PLAIN, FLOOR = "whole stack", "plain KServe", "TorchScript floor"
 CONCURRENCY = (1, 8, 32)
+ROUNDS = 2
+"""The stack and the plain server take turns this many times per workload and concurrency."""
 LATENCY_AT, THROUGHPUT_AT = 1, 32
 P99_TARGETS_MS = {"ranking-candidates": 20.0, "visual-search": 50.0}
 MEMORY_LIMIT_BYTES = 4_000_000_000
@@ -159,13 +161,16 @@ def _summary(m: Measurements, targets: list[Target]) -> str:
     missed = [t.label for t in targets if t.met is False]
     left_out = "".join(f" **{model} not served**: {why}." for model, why in m.not_served.items())
     return (
-        f"{'Quick' if m.quick else 'Full'} run. Each workload is measured on three paths, one after "
-        f"the other in this run: the **{STACK}** (`yard serve` on the benchmark state dir: gateway with "
+        f"{'Quick' if m.quick else 'Full'} run. Each workload is measured on three paths in this run: "
+        f"the **{STACK}** (`yard serve` on the benchmark state dir: gateway with "
         "API key, KServe transformers, Triton, embedded Qdrant; transformer replicas "
         f"{_replicas(m.stack)}), a **plain KServe** ModelServer per model "
         "(one process, the same transformer code with Triton replaced by the TorchScript forward on its "
-        "event loop: `bench/plain_kserve.py`), and the **TorchScript floor** (the version's bare model "
-        "calls for one request, in-process, one after another). Load is closed-loop (`bench/load.py`) at "
+        "event loop: `bench/plain_kserve.py`; on a copy of the Qdrant store), up beside the stack, and the "
+        "**TorchScript floor** (the version's bare model calls for one request, in-process, one after "
+        "another). For each workload and concurrency the stack and the plain server take turns in "
+        f"{ROUNDS} rounds each (this shared machine's speed drifts over minutes: two runs done one path "
+        "after the other gave ratios up to 2x apart). Load is closed-loop (`bench/load.py`) at "
         f"concurrency {', '.join(map(str, CONCURRENCY))}, KServe V1 JSON over loopback HTTP; the load "
         "generator shares the 2 cores with the servers. Indexed: visual-search "
         f"{m.index_points.get('visual-search')} of {m.catalogue_points} images, ranking "
