@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -123,14 +124,19 @@ async def test_upstream_down_is_503_naming_the_model() -> None:
     assert response.headers["x-modelyard-version"] == "4"
 
 
+async def predict_statuses(client: httpx.AsyncClient, count: int) -> list[int]:
+    """Statuses of ``count`` moderation predictions sent one after another."""
+    return [
+        (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
+        for i in range(count)
+    ]
+
+
 async def test_replicas_share_requests_round_robin() -> None:
     with running_echo_upstream() as (first_url, first), running_echo_upstream() as (second_url, second):
         routes = {"moderation": [Upstream(url=first_url, version="1", replicas=(second_url,))]}
         async with gateway_client(config_for(routes)) as client:
-            statuses = [
-                (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
-                for i in range(6)
-            ]
+            statuses = await predict_statuses(client, 6)
     assert statuses == [200] * 6
     assert (first.state.hits, second.state.hits) == (3, 3)
 
@@ -140,10 +146,7 @@ async def test_a_refusing_replica_is_skipped_and_ready_needs_one_replica(echo: t
     before = app.state.hits
     routes = {"moderation": [Upstream(url=unreachable_url(), version="1", replicas=(url,))]}
     async with gateway_client(config_for(routes)) as client:
-        statuses = [
-            (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
-            for i in range(4)
-        ]
+        statuses = await predict_statuses(client, 4)
         ready = await client.get("/v2/health/ready")
     assert statuses == [200] * 4
     assert app.state.hits - before == 4
@@ -170,10 +173,7 @@ async def test_a_request_dropped_by_a_replica_is_resent_once_to_the_next(echo: t
     async with hanging_up_upstream() as dropping:
         routes = {"moderation": [Upstream(url=dropping, version="1", replicas=(url,))]}
         async with gateway_client(config_for(routes)) as client:
-            statuses = [
-                (await client.post("/v1/models/moderation:predict", json={"instances": [i]})).status_code
-                for i in range(4)
-            ]
+            statuses = await predict_statuses(client, 4)
     assert statuses == [200] * 4
     assert app.state.hits - before == 4
 
