@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 
 import typer
 from rich.markup import escape
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption
 
 from modelyard import __version__, logs
 from modelyard.cli import data as data_cli
@@ -52,25 +54,41 @@ def _root(
 
 
 def main() -> None:
-    """Run ``yard``; a ModelyardError becomes one red line with its fix and its exit code."""
+    """Run ``yard``; an error becomes one red line with its fix and its exit code, never a traceback."""
     try:
         # Outside standalone mode click returns a command's `typer.Exit(code)` instead of raising.
         result = app(standalone_mode=False)
     except ModelyardError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
-        if exc.hint:
-            err_console.print(f"[yellow]fix:[/] {escape(exc.hint)}")
+        _print_error(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except NoArgsIsHelpError:
+        sys.exit(0)  # `yard` or a group alone: its help is already printed, as kubectl and helm do
+    except ClickException as exc:  # typer's own click: an unknown command or flag, a bad value
+        _print_error(_usage_message(exc), _usage_hint(exc))
+        sys.exit(exc.exit_code)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    if hint:
+        err_console.print(f"[yellow]fix:[/] {escape(hint)}")
+
+
+def _usage_message(exc: ClickException) -> str:
+    """Click's message, with the closest flag named when the flag was mistyped."""
+    if isinstance(exc, NoSuchOption):  # click lists every option; name the one that was meant
+        close = difflib.get_close_matches(exc.option_name, exc.possibilities or [], n=1)
+        return f"No such option: {exc.option_name}." + (f" Did you mean {close[0]}?" if close else "")
+    return exc.format_message()
+
+
+def _usage_hint(exc: ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    command = " ".join(["yard", *ctx.command_path.split()[1:]]) if ctx is not None else "yard"
+    return f"{command} --help"
