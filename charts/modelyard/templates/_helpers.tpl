@@ -40,6 +40,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- printf "%s:%s" $img.repository (default $.Chart.AppVersion $img.tag) -}}
 {{- end -}}
 
+{{/* Every pod sets enableServiceLinks: false. Service links put <SVC>_PORT=tcp://IP:PORT into
+every container; with the release named "modelyard" that includes MODELYARD_GATEWAY_PORT, which our
+settings read as the gateway's port number, and every modelyard process would refuse to start. */}}
+
 {{/* Restricted pod security: every pod runs as a non-root user with the runtime's seccomp profile. */}}
 {{- define "modelyard.podSecurityContext" -}}
 runAsNonRoot: true

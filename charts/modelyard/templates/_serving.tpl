@@ -7,6 +7,7 @@ labels:
   {{- include "modelyard.labels" (list $ (index . 1)) | nindent 2 }}
 serviceAccountName: {{ include "modelyard.fullname" $ }}-storage
 automountServiceAccountToken: false
+enableServiceLinks: false
 {{- include "modelyard.imagePullSecrets" (list $ 0) }}
 {{- with merge (dict) (ternary $gpu.nodeSelector (dict) $gpu.enabled) $.Values.serving.nodeSelector }}
 nodeSelector:

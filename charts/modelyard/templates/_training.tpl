@@ -9,6 +9,7 @@ metadata:
     {{- include "modelyard.labels" (list $ "training") | nindent 4 }}
 spec:
   automountServiceAccountToken: false
+  enableServiceLinks: false
   {{- include "modelyard.imagePullSecrets" (list $ 2) }}
   securityContext:
     {{- include "modelyard.podSecurityContext" 1000 | nindent 4 }}
