@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deploy.rehearsal.manifests import Rendered, find_helm, parse_rendered
+from deploy.rehearsal.manifests import REHEARSAL_VALUES, Rendered, find_helm, parse_rendered
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "modelyard"
@@ -36,7 +36,10 @@ ONLY_RANKING = (
 
 VALUE_SETS: dict[str, list[str]] = {
     "default": [],
-    "kind": ["-f", str(CHART / "values-kind.yaml")],
+    # `make deploy` on kind: storage, tracking and search only (no serving before a version exists)
+    "kind-install": ["-f", str(CHART / "values-kind.yaml")],
+    # kind once versions are published: what deploy/kind/e2e.sh and the rehearsal run
+    "kind": ["-f", str(CHART / "values-kind.yaml"), "-f", str(REHEARSAL_VALUES)],
     "gpu": ["-f", str(CHART / "values-gpu.yaml")],
     "knative": ["--set", "serving.deploymentMode=Knative"],
     "only-ranking": ["--set", ONLY_RANKING],

@@ -123,6 +123,21 @@ Usage: include "modelyard.persistentRandom" (list $ secretName key)
 {{- default (printf "s3://%s" .Values.s3.buckets.models) .Values.training.modelStoreUri | trimSuffix "/" -}}
 {{- end -}}
 
+{{/* Ray Train's shared storage (MODELYARD_RAY_STORAGE_URI) when the Ray cluster has worker pods: the
+value, or <artifacts bucket>/ray-results on the chart's S3, addressed the way pyarrow takes an endpoint. */}}
+{{- define "modelyard.rayStorageUri" -}}
+{{- if .Values.training.storageUri -}}
+{{- .Values.training.storageUri -}}
+{{- else -}}
+{{- $uri := printf "s3://%s/ray-results" .Values.s3.buckets.artifacts -}}
+{{- with include "modelyard.s3Endpoint" . -}}
+{{- $endpoint := urlParse . -}}
+{{- $uri = printf "%s?endpoint_override=%s&scheme=%s" $uri $endpoint.host $endpoint.scheme -}}
+{{- end -}}
+{{- $uri -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "modelyard.qdrantUrl" -}}
 {{- printf "http://%s-qdrant.%s.svc:6333" (include "modelyard.fullname" .) .Release.Namespace -}}
 {{- end -}}
@@ -216,5 +231,24 @@ Usage: include "modelyard.fromComponents" (list $ (list "gateway" ...)) */}}
 - podSelector:
     matchLabels:
       {{- include "modelyard.componentSelector" (list $ .) | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/* An ingress rule for the kubelet's probes: the nodes (networkPolicy.probeFrom) may reach the
+probed ports. Some CNIs filter probes like any traffic (kindnet's network policies have, see
+kube-network-policies#150, kind#3875). Renders nothing without probeFrom.
+Usage: include "modelyard.probeIngress" (list $ (list 8080 ...)) */}}
+{{- define "modelyard.probeIngress" -}}
+{{- $cidrs := (index . 0).Values.networkPolicy.probeFrom -}}
+{{- $ports := index . 1 -}}
+{{- if $cidrs }}
+- from:
+    {{- range $cidrs }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  ports:
+    {{- range $ports }}
+    - {port: {{ . }}}
+    {{- end }}
 {{- end }}
 {{- end -}}
