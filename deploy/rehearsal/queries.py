@@ -18,7 +18,6 @@ REQUESTS = REPO_ROOT / "deploy" / "kind" / "requests"
 QUERIES = REQUESTS / "queries.tsv"
 WRONG_KEY = "not-the-api-key"
 QUERY_TIMEOUT_S = 30.0
-FIELDS = ("name", "path", "body", "key", "status", "rehearsal", "expect")
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,9 @@ class Query:
     body: str
     key: str
     status: int
-    rehearsal: int
     expect: str
+    rehearsal: int
+    rehearsal_expect: str
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,7 @@ class Answer:
 def load_queries(path: Path = QUERIES) -> list[Query]:
     lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
     rows = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    return [
-        Query(row[0], row[1], row[2], row[3], int(row[4]), int(row[5]), row[6] if len(row) > 6 else "")
-        for row in rows
-    ]
+    return [Query(*row[:4], int(row[4]), row[5], int(row[6]), row[7]) for row in rows]
 
 
 def send(base_url: str, api_key: str, query: Query, offline: bool = True) -> Answer:
@@ -57,7 +54,7 @@ def send(base_url: str, api_key: str, query: Query, offline: bool = True) -> Ans
         headers["X-API-Key"] = api_key
     elif query.key == "wrong":
         headers["X-API-Key"] = WRONG_KEY
-    expected = query.rehearsal if offline else query.status
+    expected, text = (query.rehearsal, query.rehearsal_expect) if offline else (query.status, query.expect)
     try:
         response = httpx.post(
             base_url + query.path,
@@ -68,9 +65,8 @@ def send(base_url: str, api_key: str, query: Query, offline: bool = True) -> Ans
     except httpx.HTTPError as error:
         return Answer(query, None, "", False, f"no answer: {error!r}")
     body = response.text
-    passed = response.status_code == expected and query.expect.lower() in body.lower()
-    detail = f"HTTP {response.status_code} (expected {expected}"
-    detail += f", body with {query.expect})" if query.expect else ")"
+    passed = response.status_code == expected and text.lower() in body.lower()
+    detail = f"HTTP {response.status_code} (expected {expected}, body with {text})"
     if not passed or response.status_code >= 400:
         detail += f": {' '.join(body.split())[:240]}"
     return Answer(query, response.status_code, body, passed, detail)
