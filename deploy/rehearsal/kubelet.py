@@ -4,7 +4,7 @@ Probes run from this process (outside the pod, as the kubelet does) against ``<p
 the startup probe first, then liveness and readiness, each after its ``initialDelaySeconds`` and
 every ``periodSeconds``, with ``timeoutSeconds`` and ``failureThreshold``. A pod fails when its
 container exits, when a startup or liveness probe fails ``failureThreshold`` times in a row (the
-kubelet would kill it) or when it is not Ready within its probes' windows. Every failure names
+kubelet would kill it) or when it is not Ready in time (``ready_timeout``). Every failure names
 the pod, the probe and what answered; when nothing answered, the pod's listening sockets say
 why (a server bound to 127.0.0.1 only is reported as such, at once: no probe can ever reach it).
 """
@@ -27,7 +27,7 @@ from .cgroups import PodCgroup
 from .podspec import PodPlan, Probe
 
 TICK_S = 0.2
-READY_SLACK_S = 5.0
+READY_WAIT_S = 240.0
 LOG_TAIL_LINES = 12
 STOP_GRACE_S = 10.0
 LOOPBACK_VERDICT_FAILURES = 2
@@ -193,7 +193,7 @@ def watch(
     status.probes = {kind: ProbeRecord() for kind in by_kind}
     started_ok = "startup" not in by_kind
     due = {kind: status.started + probe.initial_delay_s for kind, probe in by_kind.items()}
-    deadline = status.started + ready_window(plan)
+    deadline = status.started + ready_timeout(plan)
     try:
         while not stop.is_set() and status.failure is None:
             now = time.monotonic()
@@ -240,12 +240,15 @@ def watch(
         status.done.set()
 
 
-def ready_window(plan: PodPlan) -> float:
-    """How long the kubelet's probes let this pod take to become Ready."""
+def ready_timeout(plan: PodPlan) -> float:
+    """How long the rehearsal waits for this pod to become Ready. The kubelet never gives up on
+    readiness (a pod whose upstreams are not ready yet just stays out of its Service), so this is the
+    startup probe's window plus at least READY_WAIT_S; startup and liveness failures, and exits, end
+    the wait sooner."""
     by_kind = {probe.kind: probe for probe in plan.probes}
     startup = by_kind["startup"].window_s if "startup" in by_kind else 0.0
     after = max((by_kind[k].window_s for k in ("liveness", "readiness") if k in by_kind), default=0.0)
-    return startup + after + READY_SLACK_S
+    return startup + max(after, READY_WAIT_S)
 
 
 def _exited(status: PodStatus, code: int) -> str:

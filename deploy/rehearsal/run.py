@@ -26,9 +26,9 @@ import yaml
 from modelyard.errors import UnavailableError, UsageError
 
 from . import cgroups, kuberay
-from .kubelet import Container, PodStatus, log_tail, ready_window, watch
+from .kubelet import Container, PodStatus, log_tail, ready_timeout, watch
 from .manifests import CHART, KIND_VALUES, REHEARSAL_VALUES, REPO_ROOT, Rendered, render_chart
-from .network import PodNetwork, sweep_stale
+from .network import NETNS_ETC, PodNetwork, sweep_stale
 from .podspec import Mount, PodPlan, memory_bytes, resolve_plan, service_links
 from .proxy import ServiceProxy
 from .queries import load_queries, send
@@ -38,6 +38,10 @@ from .seed import create_buckets, download_store, missing_champions, smoke_train
 from .workloads import Workloads, plan_workloads
 
 SCRATCH_ROOT = REPO_ROOT / ".modelyard" / "rehearsal"
+VENV_MODE = (
+    "venv mode: processes run as root (the venv's interpreter lives under /root); "
+    "--images runs them as the pods' runAsUser with a read-only root"
+)
 LOGS = SCRATCH_ROOT / "last-logs"
 """The pods' logs of the last run, kept after it (everything else is removed)."""
 DEFAULT_SOURCE = REPO_ROOT / ".modelyard" / "rehearsal-source"
@@ -88,7 +92,9 @@ class Rehearsal:
         if cgroups.available():
             self.network.remember(cgroups.MEMORY_ROOT / cgroups.PARENT / self.network.state.run_id)
         self.proxy = ServiceProxy()
-        self.runtime = (PodmanRuntime if self.options.images else VenvRuntime)(self.scratch)
+        self.venv = VenvRuntime(self.scratch)
+        self.podman = PodmanRuntime(self.scratch) if self.options.images else None
+        self.podman_containers: list[str] = []
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -101,6 +107,8 @@ class Rehearsal:
         self._stop.set()
         for container in self.containers.values():
             container.stop()
+        if getattr(self, "podman", None) is not None:
+            self.podman.remove(self.podman_containers)
         for thread in self._threads:
             thread.join(timeout=5)
         if hasattr(self, "proxy"):
@@ -142,6 +150,11 @@ class Rehearsal:
             [KIND_VALUES, REHEARSAL_VALUES], set_values, self.options.release, self.options.namespace
         )
         self.work: Workloads = plan_workloads(self.rendered)
+        if self.podman is not None:
+            self.podman.require([plan.image for plan in self.work.pods if not plan.stand_in])
+            self._note("--images: every pod of the chart runs its image with podman; stand-ins from the venv")
+        else:
+            self._note(VENV_MODE)
         pods = [*self.work.pods, *([self.work.training_pod] if self.work.training_pod else [])]
         for plan in pods:
             self.network.add_pod(plan.name)
@@ -166,6 +179,7 @@ class Rehearsal:
 
     def seed(self) -> None:
         """The object store, its buckets, MLflow, and the served versions in both."""
+        source = self._source()
         s3 = self.work.by_component("minio")
         if s3:
             self.start(s3[0])
@@ -175,7 +189,6 @@ class Rehearsal:
         for plan in self.work.by_component("mlflow"):
             self.start(plan)
             self.wait(plan.name)
-        source = self._source()
         training = self.work.training_pod
         if training is None:
             raise UsageError(
@@ -210,29 +223,31 @@ class Rehearsal:
         )  # fmt: skip
 
     def start(self, plan: PodPlan) -> PodStatus:
-        """Materialise the pod's volumes (and /mnt/models), start its container and its kubelet loop."""
+        """Materialise the pod's volumes (and /mnt/models), start its container and its kubelet loop.
+        A stand-in without a command (Qdrant) only gets its address: nothing listens there."""
+        pod_dir = self.scratch / "pods" / plan.name
+        status = PodStatus(plan, self.network.ips[plan.name], pod_dir / "container.log")
+        self.statuses[plan.name] = status
+        if plan.stand_in and not plan.argv:
+            status.ready_after = 0.0
+            status.done.set()
+            return status
         if plan.storage_uri:
             self._storage_initializer(plan)
         container = self._launch(plan)
-        status = PodStatus(plan, self.network.ips[plan.name], container.log)
-        self.statuses[plan.name] = status
-        if not plan.stand_in or plan.command:
-            thread = threading.Thread(
-                target=watch,
-                args=(status, container, lambda: self._main_pid(plan.name), self._stop),
-                name=f"kubelet-{plan.name}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
-        else:
-            status.ready_after = 0.0
-            status.done.set()
+        thread = threading.Thread(
+            target=watch,
+            args=(status, container, lambda: self._main_pid(plan.name), self._stop),
+            name=f"kubelet-{plan.name}",
+            daemon=True,
+        )
+        thread.start()
+        self._threads.append(thread)
         return status
 
     def wait(self, name: str) -> PodStatus:
         status = self.statuses[name]
-        status.done.wait(ready_window(status.plan) + 30)
+        status.done.wait(ready_timeout(status.plan) + 30)
         plan = status.plan
         if plan.stand_in:
             return status
@@ -250,16 +265,19 @@ class Rehearsal:
         self.report.add(row)
         return status
 
-    def trial(self, plan: PodPlan, timeout_s: float | None = None) -> PodStatus:
-        """Start ``plan`` (a changed copy of a rendered pod) in its own namespace and wait for a verdict."""
-        plan = copy.deepcopy(plan)
-        self.network.add_pod(plan.name)
-        resolve_plan(plan, self.secrets, self.configmaps, self.links)
+    def trial(self, plans: list[PodPlan]) -> list[PodStatus]:
+        """Start ``plans`` (changed copies of rendered pods), each in its own namespace, all at once;
+        wait for each one's verdict (Ready or failed), stop them and return their statuses."""
+        plans = [copy.deepcopy(plan) for plan in plans]
+        for plan in plans:
+            self.network.add_pod(plan.name)
+            resolve_plan(plan, self.secrets, self.configmaps, self.links)
         self.network.write_hosts(self.service_ips, self.options.namespace)
-        status = self.start(plan)
-        status.done.wait(timeout_s or ready_window(plan) + 30)
-        self.containers[plan.name].stop()
-        return status
+        statuses = [self.start(plan) for plan in plans]
+        for status in statuses:
+            status.done.wait(ready_timeout(status.plan) + 30)
+            self.containers[status.plan.name].stop()
+        return statuses
 
     # --- checks -------------------------------------------------------------------------
 
@@ -305,25 +323,26 @@ class Rehearsal:
     # --- helpers ------------------------------------------------------------------------
 
     def _launch(self, plan: PodPlan, workdir: str = "/", keep: list[str] | None = None) -> Container:
+        """Start the pod's container: from our image (``--images``; not the stand-ins, which are no
+        image of ours) or as a venv process, in the pod's namespaces and memory cgroup."""
         pod_dir = self.scratch / "pods" / plan.name
         pod_dir.mkdir(parents=True, exist_ok=True)
         mounts = self._mounts(plan, pod_dir)
         log = pod_dir / "container.log"
         cgroup = None
         if cgroups.available():
-            cgroup = self.cgroups[plan.name] = cgroups.PodCgroup(
-                self.network.state.run_id, plan.name, plan.memory_limit
-            )
-        if isinstance(self.runtime, PodmanRuntime):
-            hosts = Path("/etc/netns") / self.network.namespaces[plan.name] / "hosts"
-            launch = self.runtime.launch_podman(plan, self.network.namespaces[plan.name], hosts, mounts,
-                                                f"{self.network.namespaces[plan.name]}")  # fmt: skip
+            cgroup = cgroups.PodCgroup(self.network.state.run_id, plan.name, plan.memory_limit)
+            self.cgroups[plan.name] = cgroup
+        netns = self.network.namespaces[plan.name]
+        if self.podman is not None and not plan.stand_in and plan is not self.work.training_pod:
+            hosts = NETNS_ETC / netns / "hosts"
+            launch = self.podman.launch_podman(plan, netns, hosts, mounts, netns, cgroup)
+            self.podman_containers.append(netns)
             container = Container(launch.argv, launch.env, log, REPO_ROOT)
         else:
-            launch = self.runtime.launch(plan)
+            launch = self.venv.launch(plan)
             for note in launch.notes:
-                if note not in plan.notes:
-                    plan.notes.append(note)
+                self._note(f"venv mode: {note}")
             spec = {
                 "argv": launch.argv,
                 "env": launch.env,
@@ -333,13 +352,25 @@ class Rehearsal:
             }
             spec_path = pod_dir / "podinit.json"
             spec_path.write_text(json.dumps(spec))
-            argv = ["ip", "netns", "exec", self.network.namespaces[plan.name],
-                    sys.executable, "-m", "deploy.rehearsal.podinit", str(spec_path)]  # fmt: skip
+            argv = [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                sys.executable,
+                "-m",
+                "deploy.rehearsal.podinit",
+                str(spec_path),
+            ]
             container = Container(
                 argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, log, REPO_ROOT, cgroup
             )
         self.containers[plan.name] = container
         return container
+
+    def _note(self, text: str) -> None:
+        if not any(row.detail == text for row in self.report.rows):
+            self.report.add(Row("rehearsal", passed=None, detail=text))
 
     def _mounts(self, plan: PodPlan, pod_dir: Path) -> list[dict]:
         specs = []

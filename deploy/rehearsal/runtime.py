@@ -18,10 +18,14 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelyard.errors import UsageError
+
+from .cgroups import PodCgroup
 from .manifests import REPO_ROOT
 from .podspec import PodPlan
 
@@ -125,7 +129,7 @@ def podman_base(conf: Path) -> tuple[list[str], dict[str, str]]:
 
 
 class PodmanRuntime:
-    """Containers from our images, each joining its pod's network namespace."""
+    """Containers from our images, each joining its pod's network namespace and memory cgroup."""
 
     name = "podman"
 
@@ -133,11 +137,34 @@ class PodmanRuntime:
         self.scratch = scratch
         self.base, self.env = podman_base(scratch / "containers.conf")
 
+    def require(self, images: list[str]) -> None:
+        missing = [image for image in sorted(set(images)) if not self._exists(image)]
+        if missing:
+            raise UsageError(
+                f"podman has no image {', '.join(missing)}",
+                hint="build them: make images-offline (or drop --images to run from the venv)",
+            )
+
+    def _exists(self, image: str) -> bool:
+        return (
+            subprocess.run([*self.base, "image", "exists", image], env=self.env, check=False).returncode == 0
+        )
+
     def launch_podman(
-        self, plan: PodPlan, netns: str, hosts: Path, mounts: list[dict], container: str
+        self,
+        plan: PodPlan,
+        netns: str,
+        hosts: Path,
+        mounts: list[dict],
+        container: str,
+        cgroup: PodCgroup | None,
     ) -> Launch:
         argv = [*self.base, "run", "--rm", "--name", container, f"--network=ns:/run/netns/{netns}"]
         argv += ["--no-hosts", "-v", f"{hosts}:/etc/hosts:ro", "--hostname", plan.name]
+        if cgroup is not None:
+            argv.append(f"--cgroup-parent={cgroup.relative}")
+        if plan.memory_limit:
+            argv.append(f"--memory={plan.memory_limit}")
         if plan.run_as_user is not None:
             argv += ["--user", f"{plan.run_as_user}:{plan.fs_group or plan.run_as_user}"]
         if plan.read_only_root:
@@ -150,9 +177,17 @@ class PodmanRuntime:
                 suffix = ":ro" if mount.get("read_only") else ""
                 argv += ["-v", f"{mount['source']}:{mount['target']}{suffix}"]
         env_file = self.scratch / f"{plan.name}.env"
-        env_file.write_text("".join(f"{key}={value}\n" for key, value in plan.env.items()))
+        env_file.write_text(
+            "".join(f"{key}={value}\n" for key, value in {**plan.env, "HOSTNAME": plan.name}.items())
+        )
         argv += ["--env-file", str(env_file)]
         if plan.command:
             argv += ["--entrypoint", json.dumps(plan.command)]
         argv += [plan.image, *plan.args]
         return Launch(argv, self.env)
+
+    def remove(self, containers: list[str]) -> None:
+        if containers:
+            subprocess.run(
+                [*self.base, "rm", "-f", "-i", *containers], env=self.env, capture_output=True, check=False
+            )
