@@ -36,7 +36,6 @@ LONG_RUNNING = (
         for part in ("predictor", "transformer")
     ),
 )
-INTERRUPT_AFTER_S = 8.0
 
 
 def _require_root_and_helm() -> None:
@@ -162,14 +161,13 @@ def test_ctrl_c_removes_everything_the_rehearsal_made(smoke_trained):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (_namespaces() - before):
+    deadline = time.monotonic() + 120
+    made, pods = set(), []
+    while time.monotonic() < deadline and not pods:  # wait until a pod runs (S3, then MLflow)
         time.sleep(0.5)
-    time.sleep(INTERRUPT_AFTER_S)  # pods are starting now
-    made = _namespaces() - before
-    assert made, "the rehearsal made no namespace within 60 s"
-    pods = [int(pid) for netns in made for pid in _pids(netns)]
-    assert pods, "no pod process was running when Ctrl-C came"
+        made = _namespaces() - before
+        pods = [int(pid) for netns in made for pid in _pids(netns)]
+    assert pods, "no pod process was running within 120 s"
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
