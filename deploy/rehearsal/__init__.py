@@ -9,6 +9,7 @@ every model through the gateway's Service and prints one table. See docs/kuberne
 
 Modules: ``manifests`` (helm), ``podspec`` (Kubernetes pod semantics), ``kserve`` and ``kuberay``
 (what their controllers add), ``workloads`` (the pods to run), ``network`` (namespaces, veths,
-Service names), ``runtime`` (venv or podman), ``kubelet`` (start, probe, measure), ``seed``
+Service names), ``proxy`` (Service ports), ``cgroups`` (memory limits), ``runtime`` (venv or
+podman), ``podinit`` (inside a pod: volumes, then exec), ``kubelet`` (start, probe, watch), ``seed``
 (the registry and model store), ``queries``, ``report`` and ``run`` (the whole rehearsal).
 """

@@ -327,14 +327,15 @@ class Rehearsal:
         image of ours) or as a venv process, in the pod's namespaces and memory cgroup."""
         pod_dir = self.scratch / "pods" / plan.name
         pod_dir.mkdir(parents=True, exist_ok=True)
-        mounts = self._mounts(plan, pod_dir)
+        use_podman = self.podman is not None and not plan.stand_in and plan is not self.work.training_pod
+        mounts = self._mounts(plan, pod_dir, host_mount_points=not use_podman)
         log = pod_dir / "container.log"
         cgroup = None
         if cgroups.available():
             cgroup = cgroups.PodCgroup(self.network.state.run_id, plan.name, plan.memory_limit)
             self.cgroups[plan.name] = cgroup
         netns = self.network.namespaces[plan.name]
-        if self.podman is not None and not plan.stand_in and plan is not self.work.training_pod:
+        if use_podman:
             hosts = NETNS_ETC / netns / "hosts"
             launch = self.podman.launch_podman(plan, netns, hosts, mounts, netns, cgroup)
             self.podman_containers.append(netns)
@@ -372,7 +373,7 @@ class Rehearsal:
         if not any(row.detail == text for row in self.report.rows):
             self.report.add(Row("rehearsal", passed=None, detail=text))
 
-    def _mounts(self, plan: PodPlan, pod_dir: Path) -> list[dict]:
+    def _mounts(self, plan: PodPlan, pod_dir: Path, host_mount_points: bool) -> list[dict]:
         specs = []
         for index, mount in enumerate(plan.mounts):
             if mount.kind == "memory":
@@ -383,7 +384,7 @@ class Rehearsal:
             specs.append(
                 {"type": "bind", "source": str(source), "target": mount.path, "read_only": mount.read_only}
             )
-            if not self.options.images:
+            if host_mount_points:  # podman makes its own
                 self._mount_point(Path(mount.path))
         return specs
 

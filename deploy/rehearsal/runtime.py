@@ -73,8 +73,6 @@ class Launch:
 class VenvRuntime:
     """Containers as processes of the repo's venv, in the pod's namespaces."""
 
-    name = "venv"
-
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
 
@@ -130,8 +128,6 @@ def podman_base(conf: Path) -> tuple[list[str], dict[str, str]]:
 
 class PodmanRuntime:
     """Containers from our images, each joining its pod's network namespace and memory cgroup."""
-
-    name = "podman"
 
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
