@@ -4,8 +4,9 @@ The container's ``resources.limits.memory`` becomes the cgroup's ``memory.limit_
 v1, as on this machine), so a pod that outgrows it is OOM-killed by the kernel just as the kubelet's
 cgroup would have it killed, and its peak use is read back for the table. Venv mode: the launcher
 joins the cgroup before it execs ``ip netns exec`` (which hides /sys/fs/cgroup); podman mode: the
-container's cgroup is created under it (``--cgroup-parent``). Page cache of files other processes had already read is charged to them,
-not to the pod, so the peak counts anonymous memory fully and shared files less than a node would.
+container's cgroup is created under it (``--cgroup-parent``). Page cache of files other processes
+had already read is charged to them, not to the pod, so the peak counts anonymous memory fully and
+shared files less than a node would.
 """
 
 from __future__ import annotations
