@@ -16,6 +16,7 @@ from pathlib import Path
 from modelyard.errors import ModelyardError
 from modelyard.logs import configure as configure_logging
 
+from .manifests import CHART
 from .run import LOGS, Options, Rehearsal
 
 
@@ -32,10 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", dest="set_values", action="append", default=[], help="helm --set, repeatable"
     )
+    parser.add_argument(
+        "--chart", type=Path, default=CHART, help="the chart folder to rehearse (default: charts/modelyard)"
+    )
     args = parser.parse_args(argv)
     configure_logging()
     signal.signal(signal.SIGTERM, _interrupt)
-    rehearsal = Rehearsal(Options(images=args.images, source=args.source, set_values=args.set_values))
+    options = Options(images=args.images, source=args.source, set_values=args.set_values, chart=args.chart)
+    rehearsal = Rehearsal(options)
     try:
         with rehearsal:
             atexit.register(rehearsal.close)

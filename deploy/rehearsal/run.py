@@ -59,6 +59,8 @@ class Options:
     source: Path | None = None
     """State dir whose champions are copied into the chart's MLflow (default: smoke-trained once)."""
     set_values: list[str] = field(default_factory=list)
+    chart: Path = CHART
+    """The chart to rehearse (another checkout's, e.g. to see an older chart fail)."""
     release: str = "modelyard"
     namespace: str = "modelyard"
 
@@ -146,8 +148,13 @@ class Rehearsal:
         set_values = list(self.options.set_values)
         if self.options.images:
             set_values.append(f"images.triton.tag={self._app_version()}{IMAGES_TRITON_TAG_SUFFIX}")
+        kind_values = self.options.chart / KIND_VALUES.name
         self.rendered: Rendered = render_chart(
-            [KIND_VALUES, REHEARSAL_VALUES], set_values, self.options.release, self.options.namespace
+            [kind_values, REHEARSAL_VALUES],
+            set_values,
+            self.options.release,
+            self.options.namespace,
+            chart=self.options.chart,
         )
         self.work: Workloads = plan_workloads(self.rendered)
         if self.podman is not None:
