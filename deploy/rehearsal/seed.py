@@ -52,7 +52,19 @@ def missing_champions(source: Path, models: list[str]) -> list[str]:
 
 def smoke_train(source: Path, models: list[str], log: Path) -> None:
     """``yard train MODEL --smoke`` into ``source`` for each model (minutes each, once)."""
-    env = {**os.environ, "MODELYARD_STATE_DIR": str(source), "MODELYARD_DEVICE": "cpu"}
+    from modelyard.settings import get_settings
+
+    installed = get_settings()  # where `make install` put the dataset sources (not under ``source``)
+    env = {
+        **os.environ,
+        "MODELYARD_STATE_DIR": str(source),
+        "MODELYARD_DEVICE": "cpu",
+        "MODELYARD_SOURCES_DIR": str(installed.sources_dir),
+        "MODELYARD_SPAMASSASSIN_SOURCE": str(installed.spamassassin_source),
+        "MODELYARD_FASHION_MNIST_SOURCE": str(installed.fashion_mnist_source),
+    }
+    if installed.movielens_source is not None:
+        env["MODELYARD_MOVIELENS_SOURCE"] = str(installed.movielens_source)
     for name in ("MODELYARD_MLFLOW_TRACKING_URI", "MODELYARD_MODEL_STORE_URI", "MODELYARD_QDRANT_URL"):
         env.pop(name, None)
     yard = Path(sys.executable).parent / "yard"
