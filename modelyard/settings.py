@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     """Existing Ray cluster (``auto``, ``ray://host:10001``). Unset: start a local Ray."""
 
+    ray_storage_uri: str | None = None
+    """Where Ray Train keeps checkpoints and results when the cluster has more than one node: a
+    URI every node reaches, e.g. ``s3://bucket/ray-results`` (pyarrow; MinIO:
+    ``?endpoint_override=host:9000&scheme=http``). Unset: ``<state_dir>/ray_results``, which only
+    a single node can use (Ray Train refuses a local path its workers cannot reach)."""
+
     ray_temp_dir: Path | None = None
     """Local Ray's session files. Default: ``<state_dir>/ray``. Must be a short path
     (Ray's unix sockets are limited to 107 bytes)."""
