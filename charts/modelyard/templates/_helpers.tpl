@@ -33,11 +33,16 @@ helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
-{{/* Usage: include "modelyard.image" (list $ .Values.images.serving). Our images default to appVersion. */}}
+{{/* Usage: include "modelyard.image" (list $ .Values.images.serving). Our images default to appVersion;
+     a digest (sha256:...) pins the image by content: repository@digest. */}}
 {{- define "modelyard.image" -}}
 {{- $ := index . 0 -}}
 {{- $img := index . 1 -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
 {{- printf "%s:%s" $img.repository (default $.Chart.AppVersion $img.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Restricted pod security: every pod runs as a non-root user with the runtime's seccomp profile. */}}
