@@ -1,7 +1,8 @@
 """Run a real ``tritonserver`` on a model repository, as a child process we own.
 
 The server binds loopback by default, serves HTTP, gRPC and Prometheus metrics on three
-ports, and (in ``explicit`` mode) loads and unloads models through its repository API.
+ports, and (in ``explicit`` mode) loads and unloads models through its repository API, which,
+like the other APIs that change the server, needs ``KEY_HEADER`` (``RESTRICTED_APIS``).
 Every failure names its cause from Triton's own log and the fix.
 """
 
