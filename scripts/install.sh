@@ -19,7 +19,9 @@ pip_install --require-hashes --no-deps -r requirements/lock.txt
 # The project itself: an editable install cannot be hashed, and everything it needs is above
 # (setuptools, its build backend, included: no unverified download for an isolated build).
 pip_install --no-deps --no-build-isolation -e ".[dev]"
-problems=$("${PIP[@]}" check 2>&1 | grep -v -e '^recbole ' -e '^No broken requirements' || true)
+# Not "${PIP[@]}": with -q, pip check prints nothing at all.
+problems=$("$VENV/bin/python" -m pip --disable-pip-version-check check 2>&1 \
+  | grep -v -e '^recbole ' -e '^No broken requirements' -e 'is ignored: it is neither' || true)
 if [ -n "$problems" ]; then
   printf 'error: requirements/lock.txt does not hold everything the installed packages need:\n%s\n' "$problems" >&2
   echo "fix: add the missing pins to requirements/lock.txt and run scripts/lock.sh" >&2
