@@ -14,7 +14,10 @@ COPY modelyard/ ./src/modelyard/
 COPY serving/ ./src/serving/
 COPY training/ ./src/training/
 COPY embeddings/ ./src/embeddings/
-RUN pip install -c src/requirements/lock.txt ./src
+# Every locked package checked against its sha256 (torch, installed above, is already there),
+# then the project itself (a local folder has no hash).
+RUN pip install --require-hashes --no-deps -r src/requirements/lock.txt \
+ && pip install --no-deps ./src
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/venv /opt/venv

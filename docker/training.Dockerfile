@@ -22,9 +22,12 @@ COPY --chown=1000:100 modelyard/ /home/ray/src/modelyard/
 COPY --chown=1000:100 serving/ /home/ray/src/serving/
 COPY --chown=1000:100 training/ /home/ray/src/training/
 COPY --chown=1000:100 embeddings/ /home/ray/src/embeddings/
-# boto3 for S3/MinIO artifacts, psycopg2 for a Postgres MLflow backend.
-RUN pip install -c /home/ray/src/requirements/lock.txt /home/ray/src boto3 psycopg2-binary \
- && pip install --no-deps recbole==1.2.1
+# Every locked package checked against its sha256 (boto3 for S3/MinIO artifacts and recbole for
+# MovieLens-100k included), the project itself, then psycopg2 for a Postgres MLflow backend (not
+# in the lock: the local stack has no use for it).
+RUN pip install --require-hashes --no-deps -r /home/ray/src/requirements/lock.txt \
+ && pip install --no-deps /home/ray/src \
+ && pip install psycopg2-binary
 COPY --from=fashion-mnist /usr/share/datasets/fashion-mnist /opt/datasets/fashion-mnist
 COPY --from=spam-assassin /src/package /opt/datasets/spam-assassin/package
 ENV MODELYARD_FASHION_MNIST_SOURCE=/opt/datasets/fashion-mnist \

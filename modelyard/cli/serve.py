@@ -118,10 +118,11 @@ def print_ready(state) -> None:
     console.print(f"[green]ready[/] in {state.ready_seconds} s: gateway [bold]{state.gateway_url}[/]")
     if not state.auth:
         console.print("[yellow]auth is OFF[/] (--no-auth): model routes need no key")
-    elif state.api_key_file:
-        console.print(f"API key: in {state.api_key_file} (send it as 'Authorization: Bearer <key>')")
     else:
-        console.print("API key: the value of MODELYARD_API_KEY")
+        where = f"in {state.api_key_file}" if state.api_key_file else "the value of MODELYARD_API_KEY"
+        console.print(f"API key: {where} (send it as 'Authorization: Bearer <key>')")
+        admin = f"in {state.admin_key_file}" if state.admin_key_file else "the value of MODELYARD_ADMIN_KEY"
+        console.print(f"admin key (yard rollout, /admin, /metrics): {admin}")
     _print_models(state)
     console.print(f"logs: {state.logs_dir}")
 

@@ -97,10 +97,13 @@ def test_generated_secrets_appear_only_base64_inside_their_secret(rendered):
 
 
 def test_existing_secrets_are_referenced_not_rendered(render):
+    """Credentials someone else uses come from the user's Secrets. The Triton restricted-API key
+    is the one generated Secret left: no client ever sends it (nothing in the cluster loads models
+    through Triton's API), it only has to be unguessable."""
     rendered = render("external")
-    assert rendered.of_kind("Secret") == []
+    assert [s["metadata"]["name"] for s in rendered.of_kind("Secret")] == ["yard-modelyard-triton"]
     refs = set(re.findall(r"secretKeyRef: \{name: ([\w-]+)", rendered.text))
-    assert refs == {"ext-s3", "ext-pg", "ext-qdrant", "ext-gateway"}
+    assert refs == {"ext-s3", "ext-pg", "ext-qdrant", "ext-gateway", "yard-modelyard-triton"}
 
 
 def test_gpu_values_place_predictors_on_gpu_nodes(render):

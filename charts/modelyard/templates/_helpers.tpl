@@ -33,11 +33,16 @@ helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
-{{/* Usage: include "modelyard.image" (list $ .Values.images.serving). Our images default to appVersion. */}}
+{{/* Usage: include "modelyard.image" (list $ .Values.images.serving). Our images default to appVersion;
+     a digest (sha256:...) pins the image by content: repository@digest. */}}
 {{- define "modelyard.image" -}}
 {{- $ := index . 0 -}}
 {{- $img := index . 1 -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
 {{- printf "%s:%s" $img.repository (default $.Chart.AppVersion $img.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Every pod sets enableServiceLinks: false. Service links put <SVC>_PORT=tcp://IP:PORT into

@@ -111,7 +111,8 @@ async def test_binary_infer_with_a_bad_header_length_is_400(
     async with gateway() as client:
         response = await client.post(
             INFER,
-            content=b'{"inputs": []}\x00\x01',
+            content=b'{"inputs": [{"name": "x", "datatype": "UINT8", "shape": [2], '
+            b'"parameters": {"binary_data_size": 2}}]}\x00\x01',
             headers={
                 "content-type": "application/octet-stream",
                 "inference-header-content-length": header_length,
