@@ -98,7 +98,7 @@ BROKEN = {
         "modelyard-gateway",
         _wrong_probe_port,
         [
-            "livenessProbe GET http://:8081/v2/health/live",
+            "startupProbe GET http://:8081/v2/health/live",
             "nothing listens on port 8081; the pod listens on 8080",
         ],
     ),

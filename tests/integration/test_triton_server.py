@@ -366,6 +366,7 @@ def test_model_config_name_loads_the_named_config_variant(tmp_path: Path) -> Non
         metrics_port=metrics,
         model_control="none",
         load_models=None,
+        restricted_key="variant-test-key",
     )
     with (tmp_path / "triton.log").open("wb") as log:
         process = subprocess.Popen(
