@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import Response
 
 from .incoming import Incoming
-from .limits import read_model_input
+from .limits import is_form_encoded, read_model_input
 from .metrics import GatewayMetrics
 from .middleware import RequestRecord
 from .proxy import UpstreamProxy
@@ -78,6 +78,8 @@ class ModelForwarder:
                 content = await read_model_input(
                     request.headers, request.body, self.max_body_bytes, allow_binary_infer=binary_ok
                 )
+                if is_form_encoded(request.headers):  # JSON that curl -d labelled as a form
+                    request = request.labelled_json()
             response = await self.proxy.forward(request, record, upstream, path, content)
         self.rollouts.after_response(choice, model, path, request.headers, content, response)
         return response
