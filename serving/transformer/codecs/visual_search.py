@@ -126,7 +126,9 @@ def decode_image(data: bytes, where: str = "image") -> np.ndarray:
         raise InvalidInput(f"{where} is {len(data)} bytes; at most {MAX_IMAGE_BYTES}")
     try:
         image = Image.open(io.BytesIO(data))  # reads the header only
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError as error:  # its message is only the repr of our buffer
+        raise InvalidInput(f"{where} is not a PNG or JPEG image") from error
+    except (OSError, Image.DecompressionBombError) as error:
         raise InvalidInput(f"{where} could not be decoded as PNG or JPEG: {error}") from error
     with image:
         if image.format not in IMAGE_FORMATS:
