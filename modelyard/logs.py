@@ -99,15 +99,15 @@ def configure(
     ``log_format`` (default ``MODELYARD_LOG_FORMAT``, else ``auto``): ``json``; ``text`` (time, level,
     logger, event, key=value); ``auto`` = JSON when stderr is not a terminal, else text, or for an
     ``interactive`` command (``yard``) only warnings of this project and errors of any library, as
-    ``warning: event k=v``. ``verbose`` (``yard -v``): text at INFO, every library's warnings and
-    progress bars included.
+    ``warning: event k=v``. ``verbose`` (``yard -v``): INFO of every library too, their warnings
+    and progress bars included; on a terminal as text.
     """
     fmt = log_format or os.environ.get("MODELYARD_LOG_FORMAT") or "auto"
     if fmt not in LOG_FORMATS:
         fmt = "auto"
     on_terminal = sys.stderr.isatty()
     style: Literal["json", "text", "people"]
-    if fmt == "json" or (fmt == "auto" and not on_terminal and not verbose):
+    if fmt == "json" or (fmt == "auto" and not on_terminal):
         style = "json"
     elif fmt == "text" or verbose or not interactive:
         style = "text"

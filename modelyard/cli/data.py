@@ -36,7 +36,7 @@ def prepare(
         return
     for manifest in manifests:
         rows = _rows(manifest.rows)
-        console.print(f"[green]ready[/] {manifest.name}: {rows}, digest {manifest.digest[:12]}")
+        console.print(f"[green]ready[/] {manifest.name} ({manifest.digest[:12]}): {rows}", highlight=False)
 
 
 @app.command("list")

@@ -112,11 +112,11 @@ def demo_questions(settings: Settings, served: list[str]) -> Iterator[Question]:
 
         def same_class(hits: list[dict[str, Any]]) -> str:
             alike = sum(hit.get("class_name") == wanted for hit in hits)
-            return f"test image 0, a {wanted}: {alike} of its {len(hits)} nearest items are too"
+            return f"test image 0 ({wanted}): {alike} of its {len(hits)} nearest are {wanted}"
 
         yield Question(
             "visual-search",
-            f"visual-search: test image 0 (a {wanted}), its {NEIGHBOURS} nearest items",
+            f"visual-search: test image 0 ({wanted}), its {NEIGHBOURS} nearest items",
             visual_search_body(fashion.test_png(0), k=NEIGHBOURS),
             same_class,
         )
