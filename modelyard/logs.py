@@ -24,6 +24,7 @@ OWN_LOGGERS = ("modelyard", "training", "serving", "embeddings", "bench")
 # its records (e.g. "Creating initial MLflow database tables") reach our handler and policy.
 _QUIET_LIBRARIES = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 _ADOPTED_LIBRARIES = {"MLFLOW_CONFIGURE_LOGGING": "false"}
+_SELF_CONFIGURING_LOGGERS = ("mlflow", "ray")
 _LEVEL_COLOURS = {"WARNING": "\033[33m", "ERROR": "\033[31m", "CRITICAL": "\033[31m"}
 
 
@@ -122,6 +123,8 @@ def configure(
     elif interactive and not verbose:  # servers keep every library's INFO in their logs
         handler.addFilter(_Threshold(logging.NOTSET, logging.WARNING))
     root.handlers[:] = [handler]
+    for library in _SELF_CONFIGURING_LOGGERS:  # if imported already, with handlers of their own
+        adopt_library_logger(library)
     logging.captureWarnings(True)  # library warnings go through the same policy
     for name, value in _ADOPTED_LIBRARIES.items():
         os.environ.setdefault(name, value)

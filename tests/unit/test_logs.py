@@ -34,9 +34,15 @@ def stderr(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], _Stderr
     def make(terminal: bool) -> _Stderr:
         fake = _Stderr(terminal)
         monkeypatch.setattr("sys.stderr", fake)
+        for name in ("mlflow", "ray"):  # as they set themselves up when imported before configure()
+            library = logging.getLogger(name)
+            library.handlers = [logging.StreamHandler(fake)]
+            library.propagate = False
         return fake
 
     yield make
+    for name in ("mlflow", "ray"):
+        logs.adopt_library_logger(name)
     root.handlers[:], _ = saved
     root.setLevel(saved[1])
     logging.captureWarnings(False)
@@ -48,7 +54,7 @@ def _emit_one_of_each() -> None:
     logs.event(logging.getLogger("modelyard.data"), "own_info", rows=3)
     logs.event(logging.getLogger("training.runner"), "own_warning", logging.WARNING, why="x")
     logging.getLogger("mlflow.store").info("library info")
-    logging.getLogger("ray").warning("library warning")
+    logging.getLogger("ray.train").warning("library warning")
     logging.getLogger("urllib3").error("library error")
 
 
