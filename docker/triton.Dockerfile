@@ -1,9 +1,13 @@
 # Triton predictor for modelyard's model repositories: python-backend models whose model.py
-# torch.jit.load()s a TorchScript file, so the backend's Python needs torch (CPU build; on GPU
-# nodes the same image works and model.py reads MODELYARD_DEVICE=cuda).
+# torch.jit.load()s a TorchScript file, so the backend's Python needs torch (CPU build by default).
 # Build: docker build -f docker/triton.Dockerfile -t ghcr.io/modelyard/triton:0.1.0 .
 # Keep TORCH_VERSION equal to the training side's torch: TorchScript files are loaded by the
 # torch that saved them or a newer one.
+# GPU variant (values-gpu.yaml runs <tag>-gpu): a CUDA build of torch, so model.py's KIND_GPU
+# instances really run on cuda:
+#   docker build -f docker/triton.Dockerfile --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 \
+#     -t ghcr.io/modelyard/triton:0.1.0-gpu .
+# Without NGC (offline, CPU): docker/triton-pytriton.Dockerfile.
 ARG TRITON_VERSION=25.01
 FROM nvcr.io/nvidia/tritonserver:${TRITON_VERSION}-py3
 ARG TORCH_VERSION=2.13.0

@@ -6,6 +6,8 @@ can print one actionable line and scripts can branch on the code.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ModelyardError(Exception):
     """Base class: a message plus the command or setting that fixes it."""
@@ -43,3 +45,11 @@ class UnavailableError(ModelyardError):
     """A backing service (MLflow, Qdrant, Ray, Triton) cannot be reached."""
 
     exit_code = 5
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """Each error of a pydantic validation as ``field.path: message``, on one line (the messages
+    name the rule broken; the input itself is not repeated, however large it was)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}" for error in exc.errors()
+    )

@@ -39,3 +39,15 @@ def client_host(bind_host: str) -> str:
     except ValueError:  # a host name
         return bind_host
     return "127.0.0.1" if unspecified else bind_host
+
+
+def is_loopback(bind_host: str) -> bool:
+    """True when a server bound to ``bind_host`` is reachable from this machine only: a loopback
+    address or ``localhost``. Every interface (``0.0.0.0``, ``::``, empty) and any other name or
+    address is reachable from the network."""
+    if bind_host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bind_host.strip("[]")).is_loopback
+    except ValueError:  # another host name: it resolves to who knows what
+        return False

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelyard.endpoints import AllowedOrigin
+
 
 class Settings(BaseSettings):
     """Platform configuration; read from ``MODELYARD_*`` variables and an optional ``.env``."""
@@ -79,6 +81,12 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     """Existing Ray cluster (``auto``, ``ray://host:10001``). Unset: start a local Ray."""
 
+    ray_storage_uri: str | None = None
+    """Where Ray Train keeps checkpoints and results when the cluster has more than one node: a
+    URI every node reaches, e.g. ``s3://bucket/ray-results`` (pyarrow; MinIO:
+    ``?endpoint_override=host:9000&scheme=http``). Unset: ``<state_dir>/ray_results``, which only
+    a single node can use (Ray Train refuses a local path its workers cannot reach)."""
+
     ray_temp_dir: Path | None = None
     """Local Ray's session files. Default: ``<state_dir>/ray``. Must be a short path
     (Ray's unix sockets are limited to 107 bytes)."""
@@ -112,9 +120,39 @@ class Settings(BaseSettings):
     api_key_file: Path | None = None
     """Where the gateway keeps its generated key (mode 0600). Default: ``<state_dir>/api_key``."""
 
+    admin_key: SecretStr | None = None
+    """Admin key for the gateway's admin API (``/admin/rollouts``, used by ``yard rollout``) and its
+    ``/metrics``; the client key is refused there (403). Unset: the gateway reads
+    ``admin_key_file``, generating it on first start. Never logged."""
+
+    admin_key_file: Path | None = None
+    """Where the gateway keeps its generated admin key (mode 0600). Default: ``<state_dir>/admin_key``."""
+
     auth_enabled: bool = True
-    """Require the API key on every model route. Turning it off must be explicit
-    (``--no-auth`` or ``MODELYARD_AUTH_ENABLED=false``); health and metrics stay open."""
+    """Require the keys (client key on model routes, admin key on admin routes and ``/metrics``).
+    Turning it off must be explicit (``--no-auth`` or ``MODELYARD_AUTH_ENABLED=false``), and is
+    refused when the gateway binds an address other machines reach, unless
+    ``allow_no_auth_on_network`` says so; the health probes are always open."""
+
+    allow_no_auth_on_network: bool = False
+    """Let auth be off on a non-loopback bind (e.g. ``0.0.0.0`` behind an authenticating proxy).
+    Off: ``MODELYARD_AUTH_ENABLED=false`` (say, a stray ``.env``) on such a bind stops the gateway
+    at start with an error instead of opening every model to the network."""
+
+    rollout_allowed_upstreams: list[AllowedOrigin] = Field(default_factory=list)
+    """Origins (``scheme://host`` = any port of that host, or ``scheme://host:port``) a rollout may
+    route to besides the gateway's configured upstreams, as JSON, e.g. ``["http://127.0.0.1"]``;
+    ``yard serve`` allows its own host (rollout candidates start there on fresh ports). Empty: a
+    rollout can only use configured upstreams and the variants it already has."""
+
+    gateway_docs: bool = False
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json`` on the gateway (no key needed). Off by
+    default: the document lists every route, admin ones included; docs/api.md has the API."""
+
+    gateway_metrics_port: int | None = Field(None, ge=0, le=65535)
+    """A second gateway listener serving only ``/metrics``, without a key (the chart sets 9090 for
+    Prometheus and for ``yard rollout --target k8s``, which reads it through the API server's pod
+    proxy). Unset: ``/metrics`` is only on the main port, behind the admin key."""
 
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
     """Largest request body the gateway accepts (413 above), counted while it streams in."""
@@ -136,6 +174,7 @@ class Settings(BaseSettings):
         self.ray_temp_dir = self._under_state(self.ray_temp_dir, "ray")
         self.mlflow_artifact_root = self._under_state(self.mlflow_artifact_root, "mlartifacts")
         self.api_key_file = self._under_state(self.api_key_file, "api_key")
+        self.admin_key_file = self._under_state(self.admin_key_file, "admin_key")
         if self.spamassassin_source is None:
             self.spamassassin_source = self.sources_dir / "spam-assassin" / "package"
         if self.mlflow_tracking_uri is None:

@@ -11,12 +11,22 @@ pip_install() { "${PIP[@]}" install "$@" 2>&1 | { grep -v "is ignored: it is nei
 
 [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
 
-# torch first, from its CPU wheel: a bare requirement could pull a multi-GB CUDA build.
-pip_install torch==2.13.0
-# -c replaces pip's global constraint file, so the lock pins torch itself too.
-pip_install -c requirements/lock.txt -e ".[dev]"
-# recbole ships MovieLens-100k; its own dependencies (old torch pins) are not wanted.
-pip_install --no-deps "recbole==1.2.1"
+# Every package, each checked against its sha256 in the lock: torch's CPU wheel (pip finds it
+# in this machine's find-links folder; a bare torch could pull a multi-GB CUDA build) and recbole
+# (it ships MovieLens-100k; its own dependencies, old torch and Ray pins, are not wanted) too.
+# --no-deps: the lock is the whole set; `pip check` below proves nothing is missing.
+pip_install --require-hashes --no-deps -r requirements/lock.txt
+# The project itself: an editable install cannot be hashed, and everything it needs is above
+# (setuptools, its build backend, included: no unverified download for an isolated build).
+pip_install --no-deps --no-build-isolation -e ".[dev]"
+# Not "${PIP[@]}": with -q, pip check prints nothing at all.
+problems=$("$VENV/bin/python" -m pip --disable-pip-version-check check 2>&1 \
+  | grep -v -e '^recbole ' -e '^No broken requirements' -e 'is ignored: it is neither' || true)
+if [ -n "$problems" ]; then
+  printf 'error: requirements/lock.txt does not hold everything the installed packages need:\n%s\n' "$problems" >&2
+  echo "fix: add the missing pins to requirements/lock.txt and run scripts/lock.sh" >&2
+  exit 1
+fi
 
 # Dataset sources (modelyard/data/<dataset>.py says what each loader expects).
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -147,26 +146,48 @@ def to_ray_dataset(columns: dict[str, np.ndarray]) -> Any:
     return ray.data.from_arrow(pa.table({name: arrow(values) for name, values in columns.items()}))
 
 
-def _checkpoint_epoch(run_dir: Path) -> int | None:
+def ray_storage(settings: Settings) -> str:
+    """Ray Train's ``storage_path``: ``ray_storage_uri`` (a store every Ray node reaches) or, on a
+    single node, ``<state_dir>/ray_results``."""
+    return settings.ray_storage_uri or str(settings.state_dir / RAY_RESULTS)
+
+
+def _storage_fs(storage: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path in it) of a storage folder or URI (``s3://b/p?endpoint_override=..``)."""
+    import pyarrow.fs
+
+    if "://" in storage:
+        return pyarrow.fs.FileSystem.from_uri(storage)
+    return pyarrow.fs.LocalFileSystem(), storage
+
+
+def _checkpoint_epoch(fs: Any, run_dir: str) -> int | None:
     """The last checkpointed epoch of an earlier job with this run name (None: nothing usable)."""
+    import pyarrow.fs
     from ray.train import Result
 
-    if not run_dir.exists():
+    if fs.get_file_info(run_dir).type == pyarrow.fs.FileType.NotFound:
         return None
     try:
-        metrics = Result.from_path(str(run_dir)).metrics
+        metrics = Result.from_path(run_dir, storage_filesystem=fs).metrics
     except RuntimeError:
         return None
     return int(metrics["epoch"]) if metrics else None
 
 
-def prepare_run_dir(run_dir: Path, epochs: int, resume: bool) -> int:
-    """Keep an unfinished earlier job's checkpoints (resume) or clear the folder; returns the epoch
-    training continues after (0 = from scratch). A finished job is never resumed: a new job retrains."""
-    done = _checkpoint_epoch(run_dir)
+def prepare_run_dir(storage: str, name: str, epochs: int, resume: bool) -> int:
+    """Keep an unfinished earlier job's checkpoints (resume) or clear its folder under ``storage``;
+    returns the epoch training continues after (0 = from scratch). A finished job is never resumed:
+    a new job retrains."""
+    import pyarrow.fs
+
+    fs, base = _storage_fs(storage)
+    run_dir = f"{base.rstrip('/')}/{name}"
+    done = _checkpoint_epoch(fs, run_dir)
     if resume and done is not None and done < epochs:
         return done
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if fs.get_file_info(run_dir).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_dir(run_dir)
     return 0
 
 
@@ -183,9 +204,9 @@ def fit(
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    storage = settings.state_dir / RAY_RESULTS
+    storage = ray_storage(settings)
     name = ray_run_name(task, config, options.smoke)
-    resumed_from = prepare_run_dir(storage / name, config["epochs"], options.resume)
+    resumed_from = prepare_run_dir(storage, name, config["epochs"], options.resume)
     if resumed_from:
         console.print(f"[yellow]resuming[/] {name} from its checkpoint after epoch {resumed_from}")
     use_gpu = options.gpu and ray.cluster_resources().get("GPU", 0) > 0
@@ -214,7 +235,7 @@ def fit(
             datasets={"train": to_ray_dataset(data.train), "val": to_ray_dataset(data.val)},
             run_config=RunConfig(
                 name=name,
-                storage_path=str(storage),
+                storage_path=storage,
                 checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             ),
         )

@@ -18,7 +18,7 @@ from rich.console import Console
 from modelyard.errors import UsageError
 from modelyard.settings import Settings
 from training.loop import train_loop_per_worker
-from training.runner import RAY_RESULTS, TrainOptions, resolve_config, to_ray_dataset, worker_share
+from training.runner import TrainOptions, ray_storage, resolve_config, to_ray_dataset, worker_share
 from training.task import TrainTask
 from training.tasks import get_task
 
@@ -88,7 +88,7 @@ def tune(
     base_config = {**resolve_config(task, options), "epochs": trial_epochs(task, options)}
     with console.status(f"{task.name}: preparing data"):
         data = task.prepare(settings, options.smoke)
-    storage = str(settings.state_dir / RAY_RESULTS)
+    storage = ray_storage(settings)
     trainable = ray_tune.with_parameters(
         _run_trial,
         task_name=task.name,

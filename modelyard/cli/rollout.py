@@ -87,10 +87,10 @@ def _gateway_url(settings: Settings, gateway: str | None) -> str:
     return f"http://{settings.host}:{settings.gateway_port}"
 
 
-def _api_key(settings: Settings) -> str | None:
-    from serving.stack.client import read_api_key
+def _admin_key(settings: Settings) -> str | None:
+    from serving.stack.client import read_admin_key
 
-    return read_api_key(settings, required=False)
+    return read_admin_key(settings, required=False)
 
 
 def _backend(where: Where, commands: list[str]) -> Any:
@@ -103,7 +103,7 @@ def _backend(where: Where, commands: list[str]) -> Any:
         return ConfigMapRollouts(Kubectl(where.namespace), chart, commands)
     from modelyard.rollout.admin_client import GatewayAdmin
 
-    return GatewayAdmin(_gateway_url(settings, where.gateway), _api_key(settings))
+    return GatewayAdmin(_gateway_url(settings, where.gateway), _admin_key(settings))
 
 
 def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:

@@ -128,11 +128,12 @@ def print_ready(state) -> None:
     console.print(f"[green]ready[/] in {state.ready_seconds} s: gateway [bold]{state.gateway_url}[/]")
     if not state.auth:
         console.print("[yellow]auth is OFF[/] (--no-auth): model routes need no key")
-    elif state.api_key_file:
-        console.print(f"API key: {state.api_key_file}", highlight=False)
-        console.print("  send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
     else:
-        console.print("API key: the value of MODELYARD_API_KEY")
+        where = state.api_key_file or "the value of MODELYARD_API_KEY"
+        console.print(f"API key: {where}", highlight=False)
+        console.print("  send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
+        admin = state.admin_key_file or "the value of MODELYARD_ADMIN_KEY"
+        console.print(f"admin key (yard rollout, /admin, /metrics): {admin}", highlight=False)
     console.print(models_table(state))
     console.print(f"logs: {state.logs_dir}", highlight=False)
 

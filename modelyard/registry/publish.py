@@ -24,6 +24,7 @@ from modelyard.logs import event
 from modelyard.rollout.kserve import storage_uri
 from modelyard.settings import Settings
 from serving.stack.repository import VersionArtifacts, assemble
+from serving.triton.repository import list_models, write_config_variant
 
 if TYPE_CHECKING:
     from mlflow.store.artifact.artifact_repo import ArtifactRepository
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+GPU_CONFIG = "gpu"
+"""Config variant name (``<triton model>/configs/gpu.pbtxt``, KIND_GPU) each publish adds."""
 STORAGE_URI_TAG = "modelyard.storage_uri"
 """Version tag recording where the version was published (its ``storageUri``)."""
 CLIENT_PACKAGES = {"s3": "boto3", "gs": "google-cloud-storage", "file": ""}
@@ -98,6 +101,8 @@ def publish_version(
         root = files or registry.download(f"{model}/{version}", Path(tmp) / "files")
         repository = Path(tmp) / "repository"
         assemble(repository, [VersionArtifacts(model, version, root)])
+        for name in list_models(repository):  # GPU nodes load these (the chart's gpu.enabled)
+            write_config_variant(repository / name, GPU_CONFIG, "KIND_GPU")
         expected = {
             p.relative_to(repository).as_posix(): p.stat().st_size
             for p in repository.rglob("*")

@@ -1,4 +1,5 @@
-"""The local ``RolloutBackend``: the gateway's rollout admin API and its /metrics."""
+"""The local ``RolloutBackend``: the gateway's rollout admin API and its /metrics, both with the
+admin key."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ TIMEOUT_S = 10.0
 
 
 class GatewayAdmin:
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = TIMEOUT_S) -> None:
-        headers = {"x-api-key": api_key} if api_key else {}
+    def __init__(self, base_url: str, admin_key: str | None, timeout_s: float = TIMEOUT_S) -> None:
+        headers = {"x-api-key": admin_key} if admin_key else {}
         self.base_url = base_url.rstrip("/")
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 
@@ -46,9 +47,11 @@ class GatewayAdmin:
                 f"the gateway at {self.base_url} is unreachable ({type(exc).__name__})",
                 hint="start the stack (yard serve) or pass --gateway URL",
             ) from exc
-        if answer.status_code == 401:
+        if answer.status_code in (401, 403):
             raise UsageError(
-                "the gateway refused the API key", hint="set MODELYARD_API_KEY or MODELYARD_API_KEY_FILE"
+                f"the gateway refused the admin key: {_message(answer)}",
+                hint="yard rollout sends the gateway's admin key: set MODELYARD_ADMIN_KEY or "
+                "MODELYARD_ADMIN_KEY_FILE (the gateway writes <state_dir>/admin_key)",
             )
         if answer.status_code == 404:
             raise NotFoundError(_message(answer), hint="yard rollout status MODEL lists what is routed")

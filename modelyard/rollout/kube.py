@@ -43,7 +43,9 @@ KUBECTL_TIMEOUT_S = 60.0
 POLL_S = 2.0
 PROPAGATION_TIMEOUT_S = 180.0
 """kubelet refreshes mounted ConfigMaps on its sync period plus cache TTL (about a minute)."""
-GATEWAY_PORT = 8080
+METRICS_PORT = 9090
+"""The gateway pods' keyless metrics port (the chart sets MODELYARD_GATEWAY_METRICS_PORT to it):
+``kubectl get --raw`` cannot send the admin key that /metrics on the API port needs."""
 PUT_ATTEMPTS = 3
 ISVC = "inferenceservice"
 
@@ -142,7 +144,7 @@ class ChartRelease:
 
     def metrics_path(self, pod: str) -> str:
         """A gateway pod's /metrics through the API server's pod proxy."""
-        return f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{GATEWAY_PORT}/proxy/metrics"
+        return f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{METRICS_PORT}/proxy/metrics"
 
 
 class ConfigMapRollouts:

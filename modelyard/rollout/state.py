@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from modelyard.endpoints import BaseUrl, VersionLabel
 from modelyard.errors import DataError
 from modelyard.fsutil import write_text_atomically
 
@@ -25,6 +26,9 @@ ROLLOUTS_FILE = "rollouts.json"
 
 Mode = Literal["canary", "shadow"]
 Phase = Literal["running", "promoted", "rolled_back"]
+MAX_REASON_CHARS = 500
+Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")]
+"""One line of plain text: it is logged, printed by the CLI and kept in the history."""
 
 
 class Variant(BaseModel):
@@ -32,8 +36,8 @@ class Variant(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = Field(min_length=1, max_length=64)
-    url: str = Field(min_length=1)
+    version: VersionLabel
+    url: BaseUrl
 
 
 class RolloutSpec(BaseModel):
@@ -51,7 +55,7 @@ class RolloutSpec(BaseModel):
     previous: Variant | None = None
     """The stable before a promote, kept routable so a rollback is instant."""
     phase: Phase = "running"
-    reason: str | None = None
+    reason: Reason | None = None
     """Why the last change happened (an automated rollback says which check failed)."""
 
     @model_validator(mode="after")
@@ -66,9 +70,9 @@ class HistoryEntry(BaseModel):
     phase: Phase
     mode: Mode
     percent: int
-    canary: str | None
-    stable: str
-    reason: str | None = None
+    canary: VersionLabel | None
+    stable: VersionLabel
+    reason: Reason | None = None
 
 
 class Rollout(BaseModel):
@@ -81,7 +85,7 @@ class Rollout(BaseModel):
     percent: int = Field(ge=0, le=100)
     previous: Variant | None = None
     phase: Phase
-    reason: str | None = None
+    reason: Reason | None = None
     base: Variant
     """The configured stable upstream this rollout took over from."""
     updated_at: float

@@ -10,11 +10,11 @@ import typer
 from pydantic import ValidationError
 
 from modelyard import logs
-from modelyard.errors import ModelyardError, UsageError
+from modelyard.errors import ModelyardError, UsageError, validation_summary
+from modelyard.keys import resolve_key
 from modelyard.logs import event
 from modelyard.settings import get_settings
 
-from .auth import resolve_api_key
 from .config import GatewayConfig, build_config, read_config_file
 from .server import serve
 
@@ -36,10 +36,15 @@ def main(
         "--rollouts-source",
         help="Follow this rollouts.json read-only (Kubernetes: the mounted rollouts ConfigMap).",
     ),
+    allow_upstream: list[str] = typer.Option(
+        [],
+        "--allow-upstream",
+        help="scheme://host[:port] a rollout may route to (repeat), besides the setting.",
+    ),
 ) -> None:
     logs.configure()
     try:
-        gateway_config = _resolve(config, route, host, port, no_auth, rollouts_source)
+        gateway_config = _resolve(config, route, host, port, no_auth, rollouts_source, allow_upstream)
     except ModelyardError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -53,6 +58,7 @@ def _resolve(
     port: int | None,
     no_auth: bool,
     rollouts_source: Path | None,
+    allow_upstreams: list[str],
 ) -> GatewayConfig:
     settings = get_settings()
     file_data = read_config_file(config) if config else None
@@ -66,18 +72,25 @@ def _resolve(
             auth_enabled=False if no_auth else None,
             rollouts_file=rollouts_source,
             rollouts_readonly=True if rollouts_source else None,
+            allowed_upstreams=[*settings.rollout_allowed_upstreams, *allow_upstreams] or None,
         )
     except ValidationError as exc:
         raise UsageError(
-            f"invalid gateway config: {exc}", hint="give routes as --route model=url@version or in --config"
+            f"invalid gateway config: {validation_summary(exc)}",
+            hint="give routes as --route model=url@version or in --config",
         ) from None
     if not gateway_config.auth_enabled:
         event(log, "auth_disabled", logging.WARNING, reason="--no-auth or MODELYARD_AUTH_ENABLED=false")
         return gateway_config
-    key = resolve_api_key(settings.api_key, settings.api_key_file)
-    source = "MODELYARD_API_KEY" if key is settings.api_key else str(settings.api_key_file)
-    event(log, "auth_enabled", key_source=source)
-    return gateway_config.model_copy(update={"api_key": key})
+    keys = {}
+    for name, configured, key_file in (
+        ("api_key", settings.api_key, settings.api_key_file),
+        ("admin_key", settings.admin_key, settings.admin_key_file),
+    ):
+        keys[name] = resolve_key(configured, key_file)
+        source = f"MODELYARD_{name.upper()}" if keys[name] is configured else str(key_file)
+        event(log, "auth_enabled", key=name, key_source=source)
+    return gateway_config.model_copy(update=keys)
 
 
 if __name__ == "__main__":

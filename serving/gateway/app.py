@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -18,13 +17,13 @@ from modelyard.errors import UsageError
 from modelyard.logs import event
 
 from . import schemas
-from .auth import api_key_check, auth_dependencies
+from .auth import auth_dependencies, key_checks
 from .config import GatewayConfig
 from .errors import install_error_handlers
 from .fast_path import FastPath, GatewayApp
 from .forwarding import V1_PREDICT, V2_INFER, V2_VERSION_INFER, BodyRoute, ModelForwarder
 from .incoming import Incoming
-from .metrics import GatewayMetrics
+from .metrics import GatewayMetrics, serving_metrics_port
 from .middleware import RequestRecordMiddleware, request_record
 from .proxy import UpstreamProxy
 from .routing import RouteTable
@@ -35,6 +34,13 @@ _COMPONENT_REF = "#/components/schemas/{model}"
 _AUTH_ERROR: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorBody, "description": "Missing or invalid API key"}
 }
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": schemas.ErrorBody, "description": "Missing or invalid admin key"},
+    403: {"model": schemas.ErrorBody, "description": "The client API key, not the admin key"},
+}
+READY_PROBE_BUDGET_S = 0.5
+"""The readiness answer waits at most this long for the upstreams' own (kubelet's probe
+timeout is 1 s by default); an upstream that has not answered by then is listed as unready."""
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **_AUTH_ERROR,
     404: {
@@ -58,9 +64,8 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def create_app(config: GatewayConfig) -> GatewayApp:
-    """Build the gateway for ``config`` (auth on needs ``config.api_key`` resolved)."""
-    if config.auth_enabled and config.api_key is None:
-        raise UsageError("auth is on but no API key was resolved", hint="call auth.resolve_api_key first")
+    """Build the gateway for ``config`` (auth on needs ``config.api_key`` and ``admin_key`` resolved)."""
+    _require_keys(config)
     routes = RouteTable(config.routes)
     metrics = GatewayMetrics()
     proxy = UpstreamProxy(config.upstream_timeout_s)
@@ -73,54 +78,85 @@ def create_app(config: GatewayConfig) -> GatewayApp:
         config.upstream_timeout_s,
         proxy.is_ready,
         readonly=config.rollouts_readonly,
+        allowed_origins=config.allowed_upstreams,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        event(log, "gateway_started", models=routes.models, auth=config.auth_enabled)
+        event(log, "gateway_started", models=routes.models, auth=config.auth_enabled, docs=config.docs)
         rollouts.follow(config.rollouts_poll_s)
-        yield
+        with serving_metrics_port(metrics, config.host, config.metrics_port):
+            yield
         await rollouts.aclose()
         await proxy.aclose()
         event(log, "gateway_stopped")
 
+    docs = config.docs
     app = GatewayApp(
         title="modelyard gateway",
         version="1",
         description="One authenticated entry point to every model: KServe V1 and Open Inference V2.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestRecordMiddleware, metrics=metrics)
-    app.include_router(_health_router(routes, proxy, metrics))
-    check_key = api_key_check(config.api_key if config.auth_enabled else None)
-    auth = auth_dependencies(check_key)
+    app.include_router(_health_router(routes, proxy))
+    check_key, check_admin_key = key_checks(
+        config.api_key if config.auth_enabled else None, config.admin_key if config.auth_enabled else None
+    )
     forwarder = ModelForwarder(rollouts, proxy, metrics, config.max_body_bytes)
-    app.include_router(_model_router(routes, forwarder), dependencies=auth)
-    app.include_router(rollouts.admin_router(), dependencies=auth)
+    app.include_router(_model_router(routes, forwarder), dependencies=auth_dependencies(check_key))
+    admin = auth_dependencies(check_admin_key)
+    app.include_router(_metrics_router(metrics), dependencies=admin)
+    app.include_router(rollouts.admin_router(_ADMIN_ERRORS), dependencies=admin)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
     app.fast_path = FastPath(forwarder, check_key, metrics, debug=app.debug)
     return app
 
 
-def _health_router(routes: RouteTable, proxy: UpstreamProxy, metrics: GatewayMetrics) -> APIRouter:
-    """Open endpoints: probes for Kubernetes and the Prometheus scrape."""
+def _require_keys(config: GatewayConfig) -> None:
+    if not config.auth_enabled:
+        return
+    if config.api_key is None or config.admin_key is None:
+        raise UsageError(
+            "auth is on but the keys were not resolved", hint="call modelyard.keys.resolve_key first"
+        )
+    if config.api_key.get_secret_value() == config.admin_key.get_secret_value():
+        raise UsageError(
+            "the admin key equals the client API key", hint="give MODELYARD_ADMIN_KEY its own value"
+        )
+
+
+def _health_router(routes: RouteTable, proxy: UpstreamProxy) -> APIRouter:
+    """Open endpoints: the probes for Kubernetes."""
     router = APIRouter(tags=["health"])
 
     @router.get("/v2/health/live", response_model=schemas.ServerLive)
     async def live() -> schemas.ServerLive:
         return schemas.ServerLive(live=True)
 
-    @router.get(
-        "/v2/health/ready",
-        response_model=schemas.ServerReady,
-        responses={503: {"model": schemas.ServerReady, "description": "Some upstream is not ready"}},
-    )
-    async def ready() -> JSONResponse:
-        readiness = await proxy.readiness(routes.all_upstreams())
+    @router.get("/v2/health/ready", response_model=schemas.ServerReady)
+    async def ready() -> schemas.ServerReady:
+        """The gateway's own readiness: 200 whenever it serves, whatever its upstreams say.
+
+        A gateway pod out of its Service helps no one: with one model down, every gateway pod
+        would leave and take the healthy models with it. ``unready`` lists the upstreams that
+        did not answer ready within half a second; ``/v2/models/{model}/ready`` is per model.
+        """
+        readiness = await proxy.readiness(routes.all_upstreams(), READY_PROBE_BUDGET_S)
         unready = sorted(name for name, ok in readiness.items() if not ok)
-        body = schemas.ServerReady(ready=not unready, unready=unready)
-        return JSONResponse(body.model_dump(), status_code=503 if unready else 200)
+        return schemas.ServerReady(ready=True, unready=unready)
+
+    return router
+
+
+def _metrics_router(metrics: GatewayMetrics) -> APIRouter:
+    """The Prometheus scrape on the API port, behind the admin key (``metrics_port`` serves it
+    without one, for scrapers that cannot send a key)."""
+    router = APIRouter(tags=["admin"])
 
     @router.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

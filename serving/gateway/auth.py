@@ -1,86 +1,67 @@
-"""API-key auth: the key's lifecycle (read or create, mode 0600) and the request check."""
+"""Key auth: the request checks for the client key (model routes) and the admin key (admin API,
+metrics). The keys' lifecycle (read or create, mode 0600) is ``modelyard.keys``'."""
 
 from __future__ import annotations
 
 import hmac
-import logging
-import os
-import secrets
-import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import SecretStr
 
-from modelyard.errors import UsageError
-from modelyard.logs import event
-
 from .errors import GatewayError
 
-log = logging.getLogger(__name__)
-
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
-_api_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="x-api-key: <api key>")
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
+_api_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="x-api-key: <key>")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="modelyard"'}
 
 
-def resolve_api_key(configured: SecretStr | None, key_file: Path) -> SecretStr:
-    """The configured key, else the one in ``key_file``, else a new one written there (0600)."""
-    if configured is not None and configured.get_secret_value():
-        return configured
-    if key_file.exists():
-        return _read_key_file(key_file)
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    # O_EXCL + mode at creation: the key is never readable by others, not even briefly.
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    event(log, "api_key_created", path=str(key_file))
-    return SecretStr(key)
-
-
-def _read_key_file(key_file: Path) -> SecretStr:
-    mode = stat.S_IMODE(key_file.stat().st_mode)
-    if mode & 0o077:
-        event(log, "api_key_file_too_open", logging.WARNING, path=str(key_file), mode=oct(mode))
-    key = key_file.read_text().strip()
-    if not key:
-        raise UsageError(f"API key file {key_file} is empty", hint=f"delete {key_file} to generate a new key")
-    return SecretStr(key)
-
-
-class ApiKeyCheck:
-    """Admits requests that carry the API key; shared by the FastAPI routes and the fast path.
+class KeyCheck:
+    """Admits requests that carry ``key``; shared by the FastAPI routes and the fast path.
 
     Every credential presented must be valid (a wrong ``Authorization`` is refused even next to
-    a right ``x-api-key``), so an ambiguous request never gets in.
+    a right ``x-api-key``), so an ambiguous request never gets in. A request carrying only the
+    ``lesser`` key (the client key, at an admin route) is known but not allowed: 403.
     """
 
-    def __init__(self, api_key: SecretStr) -> None:
-        self._expected = api_key.get_secret_value().encode()
+    def __init__(self, key: SecretStr, what: str, lesser: SecretStr | None = None) -> None:
+        self._expected = key.get_secret_value().encode()
+        self._lesser = lesser.get_secret_value().encode() if lesser is not None else None
+        self.what = what
 
     def __call__(self, headers: Mapping[str, str]) -> None:
-        """Return if ``headers`` carry the key, else raise the 401 (same body and challenge always)."""
-        presented = _presented_keys(headers)
+        """Return if ``headers`` carry the key, else raise the 401 or 403 (same body and challenge always)."""
+        presented = [key.encode() for key in _presented_keys(headers)]
         if not presented:
             raise GatewayError(
-                401, "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'", _CHALLENGE
+                401,
+                f"missing {self.what}: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+                _CHALLENGE,
             )
-        # Compare every credential (no short-circuit), each in constant time.
-        if not all([hmac.compare_digest(key.encode(), self._expected) for key in presented]):
-            raise GatewayError(401, "invalid API key", _CHALLENGE)
+        if _all_equal(presented, self._expected):
+            return
+        if self._lesser is not None and _all_equal(presented, self._lesser):
+            raise GatewayError(403, f"this route needs the {self.what}; the client API key is not enough")
+        raise GatewayError(401, f"invalid {self.what}", _CHALLENGE)
 
 
-def api_key_check(api_key: SecretStr | None) -> ApiKeyCheck | None:
-    """The check for ``api_key``; ``None`` (auth off) admits everyone."""
-    return None if api_key is None else ApiKeyCheck(api_key)
+def _all_equal(presented: list[bytes], expected: bytes) -> bool:
+    # Compare every credential (no short-circuit), each in constant time.
+    return all([hmac.compare_digest(key, expected) for key in presented])
 
 
-def auth_dependencies(check: ApiKeyCheck | None) -> list[Any]:
+def key_checks(
+    api_key: SecretStr | None, admin_key: SecretStr | None
+) -> tuple[KeyCheck | None, KeyCheck | None]:
+    """The client and admin checks; ``None`` (auth off) admits everyone."""
+    if api_key is None or admin_key is None:
+        return None, None
+    return KeyCheck(api_key, "API key"), KeyCheck(admin_key, "admin key", lesser=api_key)
+
+
+def auth_dependencies(check: KeyCheck | None) -> list[Any]:
     """Router dependencies running ``check`` (none when auth is off).
 
     The two header schemes are declared too, only so the OpenAPI document lists them.

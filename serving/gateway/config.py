@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from modelyard.endpoints import AllowedOrigin, BaseUrl, VersionLabel
 from modelyard.errors import UsageError
+from modelyard.net import is_loopback
 from modelyard.settings import Settings
 
 ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
@@ -23,35 +25,20 @@ class Upstream(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    url: str
+    url: BaseUrl
     """Base URL, e.g. ``http://127.0.0.1:8091``; the gateway appends the KServe paths."""
 
-    version: str = Field(min_length=1, max_length=64)
+    version: VersionLabel
     """The model version this upstream serves (reported when the upstream does not say)."""
 
-    replicas: tuple[str, ...] = ()
+    replicas: tuple[BaseUrl, ...] = ()
     """More base URLs serving the same version: requests go round-robin over ``url`` and these,
     and one that refuses the connection is skipped (a transformer is one process, one core)."""
-
-    @field_validator("url")
-    @classmethod
-    def _http_base_url(cls, url: str) -> str:
-        return _base_url(url)
-
-    @field_validator("replicas")
-    @classmethod
-    def _http_base_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_base_url(url) for url in urls)
 
     @property
     def urls(self) -> tuple[str, ...]:
         """Every base URL serving this version, ``url`` first."""
         return (self.url, *self.replicas)
-
-
-def _base_url(url: str) -> str:
-    AnyHttpUrl(url)  # validates scheme and host, keeps the string as written
-    return url.rstrip("/")
 
 
 class GatewayConfig(BaseModel):
@@ -63,7 +50,18 @@ class GatewayConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     auth_enabled: bool = True
+    allow_no_auth_on_network: bool = False
+    """Auth off is refused on a bind address other machines reach, unless this says so."""
     api_key: SecretStr | None = None
+    """The client key (model routes)."""
+    admin_key: SecretStr | None = None
+    """The admin key (``/admin``, ``/metrics``); never the same as ``api_key``."""
+    allowed_upstreams: tuple[AllowedOrigin, ...] = ()
+    """Origins (``scheme://host[:port]``) a rollout may route to besides the configured upstreams."""
+    docs: bool = False
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json`` (without a key)."""
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """A second listener serving only ``/metrics``, without a key (Prometheus); None: none."""
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
     upstream_timeout_s: float = Field(30.0, gt=0)
     drain_timeout_s: float = Field(20.0, gt=0)
@@ -75,6 +73,13 @@ class GatewayConfig(BaseModel):
     rollouts_poll_s: float = Field(2.0, gt=0)
     """Read-only: how often the file is checked for changes (kubelet updates it in place)."""
 
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> GatewayConfig:
+        refusal = auth_off_refusal(self.auth_enabled, self.host, self.allow_no_auth_on_network)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
+
     @field_validator("routes")
     @classmethod
     def _one_upstream_per_version(cls, routes: dict[str, list[Upstream]]) -> dict[str, list[Upstream]]:
@@ -85,6 +90,17 @@ class GatewayConfig(BaseModel):
             if len(set(versions)) != len(versions):
                 raise ValueError(f"model {model!r} lists a version twice: {versions}")
         return routes
+
+
+def auth_off_refusal(auth_enabled: bool, host: str, allowed_on_network: bool) -> str | None:
+    """Why auth may not be off on ``host`` (None: it may). Off is for loopback only, unless forced."""
+    if auth_enabled or is_loopback(host) or allowed_on_network:
+        return None
+    return (
+        f"auth is off but the gateway would bind {host!r}, which other machines reach: bind 127.0.0.1 "
+        "(MODELYARD_HOST), turn auth back on, or, if an authenticating proxy really guards this "
+        "address, set MODELYARD_ALLOW_NO_AUTH_ON_NETWORK=true"
+    )
 
 
 def parse_route(spec: str) -> tuple[str, Upstream]:
@@ -113,10 +129,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"gateway config {path} is not a mapping",
             hint="write `routes: {model: [{url: ..., version: ...}]}`",
         )
-    if "api_key" in data:
-        raise UsageError(
-            f"gateway config {path} holds an api_key", hint="set MODELYARD_API_KEY or MODELYARD_API_KEY_FILE"
-        )
+    for secret in ("api_key", "admin_key"):
+        if secret in data:
+            variable = f"MODELYARD_{secret.upper()}"
+            raise UsageError(
+                f"gateway config {path} holds an {secret}", hint=f"set {variable} or {variable}_FILE"
+            )
     return data
 
 
@@ -128,12 +146,16 @@ def build_config(
 ) -> GatewayConfig:
     """Merge settings < config file < CLI (``route_specs`` add to the file's routes).
 
-    The API key is left unresolved here: ``auth.resolve_api_key`` owns reading or creating it.
+    The keys are left unresolved here: ``modelyard.keys`` owns reading or creating them.
     """
     data: dict[str, Any] = {
         "host": settings.host,
         "port": settings.gateway_port,
         "auth_enabled": settings.auth_enabled,
+        "allow_no_auth_on_network": settings.allow_no_auth_on_network,
+        "allowed_upstreams": settings.rollout_allowed_upstreams,
+        "docs": settings.gateway_docs,
+        "metrics_port": settings.gateway_metrics_port,
         "max_body_bytes": settings.max_body_bytes,
         "upstream_timeout_s": settings.upstream_timeout_s,
         "drain_timeout_s": settings.drain_timeout_s,

@@ -18,7 +18,7 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
-from .auth import ApiKeyCheck
+from .auth import KeyCheck
 from .errors import GatewayError, gateway_error_response
 from .forwarding import BODY_ROUTES, BodyRoute, ModelForwarder
 from .incoming import Incoming
@@ -32,7 +32,7 @@ class FastPath:
     """Serves POSTs to the body routes; ``claims`` says which requests those are."""
 
     def __init__(
-        self, forwarder: ModelForwarder, check_key: ApiKeyCheck | None, metrics: GatewayMetrics, debug: bool
+        self, forwarder: ModelForwarder, check_key: KeyCheck | None, metrics: GatewayMetrics, debug: bool
     ) -> None:
         self.forwarder = forwarder
         self.check_key = check_key

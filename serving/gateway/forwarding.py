@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from serving.rollout import GatewayRollouts
 
 BodyRule = Literal["none", "json", "json_or_binary"]
-"""What a route reads: no body, a JSON body, or JSON or a V2 binary-tensor body."""
+"""What a route reads: no body, a JSON body, or a V2 inference request (JSON, or a JSON header and
+binary tensors), whose tensors are checked too."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,8 @@ class ModelForwarder:
         with self.metrics.tracking_in_flight(model, upstream.version):
             content = None
             if body != "none":
-                binary_ok = body == "json_or_binary"
-                content = await read_model_input(
-                    request.headers, request.body, self.max_body_bytes, allow_binary_infer=binary_ok
-                )
+                v2_infer = body == "json_or_binary"
+                content = await read_model_input(request.headers, request.body, self.max_body_bytes, v2_infer)
                 if is_form_encoded(request.headers):  # JSON that curl -d labelled as a form
                     request = request.labelled_json()
             response = await self.proxy.forward(request, record, upstream, path, content)

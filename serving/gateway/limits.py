@@ -1,4 +1,5 @@
-"""Request bodies the gateway accepts: size (413), content type (415), well-formed JSON (400).
+"""Request bodies the gateway accepts: size (413), content type (415), well-formed JSON and V2
+tensors (400).
 
 Checked at the gateway so a client mistake is always a 4xx with a clear message, whatever
 the model server behind would have done with it. Bodies are forwarded byte for byte.
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterable, Mapping
 
 import orjson
 
+from serving.protocol.v2 import V2RequestError, check_infer_request, is_ascii_decimal, parse_binary_request
+
 from .errors import GatewayError
 
 BINARY_HEADER_LENGTH = "inference-header-content-length"
@@ -22,7 +25,7 @@ FORM_ENCODED = "application/x-www-form-urlencoded"
 
 
 async def _read_limited_body(
-    headers: Mapping[str, str], chunks: AsyncIterable[bytes], max_bytes: int
+    headers: Mapping[str, str], chunks: AsyncIterable[bytes], max_bytes: int, limit_name: str
 ) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``max_bytes``.
 
@@ -31,47 +34,63 @@ async def _read_limited_body(
     """
     declared = headers.get("content-length")
     if declared is not None:
-        if not _is_decimal(declared):
+        if not is_ascii_decimal(declared):
             raise GatewayError(400, f"invalid Content-Length {declared!r}")
         if int(declared) > max_bytes:
-            raise _too_large(max_bytes)
+            raise _too_large(max_bytes, limit_name)
     parts: list[bytes] = []
     received = 0
     async for chunk in chunks:
         received += len(chunk)
         if received > max_bytes:
-            raise _too_large(max_bytes)
+            raise _too_large(max_bytes, limit_name)
         parts.append(chunk)
     return b"".join(parts)
 
 
-def _too_large(max_bytes: int) -> GatewayError:
-    return GatewayError(413, f"request body exceeds the {max_bytes}-byte limit (MODELYARD_MAX_BODY_BYTES)")
+def _too_large(max_bytes: int, limit_name: str) -> GatewayError:
+    return GatewayError(413, f"request body exceeds the {max_bytes}-byte limit ({limit_name})")
 
 
 async def read_model_input(
-    headers: Mapping[str, str], chunks: AsyncIterable[bytes], max_bytes: int, allow_binary_infer: bool
+    headers: Mapping[str, str],
+    chunks: AsyncIterable[bytes],
+    max_bytes: int,
+    v2_infer: bool,
+    limit_name: str = "MODELYARD_MAX_BODY_BYTES",
 ) -> bytes:
     """The body (``chunks``, not read yet) once it is known to be JSON of an acceptable size.
 
-    ``allow_binary_infer``: a V2 infer body may be a JSON header followed by raw tensor bytes
-    (``Inference-Header-Content-Length``); then only the header part must be JSON.
+    ``v2_infer``: a V2 inference request, which may be a JSON header followed by raw tensor bytes
+    (``Inference-Header-Content-Length``; then only the header part must be JSON), and whose
+    tensors must add up (``serving.protocol.v2``).
     """
-    binary_length = headers.get(BINARY_HEADER_LENGTH) if allow_binary_infer else None
+    binary_length = headers.get(BINARY_HEADER_LENGTH) if v2_infer else None
     form_encoded = False
     if binary_length is None:
         form_encoded = _require_json_content_type(headers.get("content-type"))
-    body = await _read_limited_body(headers, chunks, max_bytes)
-    json_part = body if binary_length is None else _binary_json_header(body, binary_length)
+    body = await _read_limited_body(headers, chunks, max_bytes, limit_name)
     try:
-        orjson.loads(json_part)
+        if binary_length is not None:
+            check_infer_request(*parse_binary_request(body, binary_length))
+            return body
+        parsed = _parsed_json(body, form_encoded)
+        if v2_infer:
+            check_infer_request(parsed, None)
+    except V2RequestError as exc:
+        raise GatewayError(400, str(exc)) from None
+    return body
+
+
+def _parsed_json(body: bytes, form_encoded: bool) -> object:
+    try:
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if form_encoded and json_part.lstrip()[:1] not in (b"{", b"["):
+        if form_encoded and body.lstrip()[:1] not in (b"{", b"["):
             raise GatewayError(
                 415, f"content type {FORM_ENCODED!r} with form fields is not supported here; send a JSON body"
             ) from None
         raise GatewayError(400, f"malformed JSON body: {exc}") from None
-    return body
 
 
 def is_form_encoded(headers: Mapping[str, str]) -> bool:
@@ -94,16 +113,3 @@ def _require_json_content_type(content_type: str | None) -> bool:
 
 def _media_type(content_type: str | None) -> str | None:
     return None if content_type is None else content_type.split(";", 1)[0].strip().lower()
-
-
-def _binary_json_header(body: bytes, header_length: str) -> bytes:
-    if not _is_decimal(header_length) or int(header_length) > len(body):
-        raise GatewayError(
-            400, f"Inference-Header-Content-Length {header_length!r} does not fit a {len(body)}-byte body"
-        )
-    return body[: int(header_length)]
-
-
-def _is_decimal(value: str) -> bool:
-    # ASCII only: str.isdigit() accepts "²" (latin-1 header byte 0xB2), which int() refuses.
-    return value.isascii() and value.isdigit()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+from modelyard.logs import event
+
+log = logging.getLogger(__name__)
 
 # Inference on CPU ranges from ~1 ms (ranking) to seconds (a cold image batch).
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -65,3 +70,24 @@ class GatewayMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@contextmanager
+def serving_metrics_port(metrics: GatewayMetrics, host: str, port: int | None) -> Iterator[None]:
+    """While inside, serve ``metrics`` on ``host:port`` without a key (``port`` None: do nothing).
+
+    The Prometheus habit: a scrape port of its own, which network policy (not a key) guards, so
+    Prometheus and the Kubernetes API server's pod proxy (``yard rollout --target k8s``) can read it.
+    It is prometheus_client's own threaded server: it answers every path with the exposition.
+    """
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    event(log, "metrics_port_open", host=host, port=server.server_port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

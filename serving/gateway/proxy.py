@@ -171,14 +171,16 @@ class UpstreamProxy:
             {"Retry-After": "1"},
         )
 
-    async def is_ready(self, model: str, upstream: Upstream) -> bool:
-        """True when some replica of the upstream says the model is ready (KServe V2 model-ready):
-        requests skip the others."""
-        answers = await asyncio.gather(*(self._replica_ready(model, url) for url in upstream.urls))
+    async def is_ready(
+        self, model: str, upstream: Upstream, timeout_s: float = _READY_PROBE_TIMEOUT_S
+    ) -> bool:
+        """True when some replica of the upstream says the model is ready (KServe V2 model-ready)
+        within ``timeout_s``: requests skip the others."""
+        answers = await asyncio.gather(*(self._replica_ready(model, url, timeout_s) for url in upstream.urls))
         return any(answers)
 
-    async def _replica_ready(self, model: str, base_url: str) -> bool:
-        probe_timeout = aiohttp.ClientTimeout(total=min(self.timeout_s, _READY_PROBE_TIMEOUT_S))
+    async def _replica_ready(self, model: str, base_url: str, timeout_s: float) -> bool:
+        probe_timeout = aiohttp.ClientTimeout(total=min(self.timeout_s, timeout_s))
         try:
             async with self.session.get(
                 f"{base_url}/v2/models/{model}/ready", timeout=probe_timeout
@@ -187,9 +189,11 @@ class UpstreamProxy:
         except (TimeoutError, aiohttp.ClientError):
             return False
 
-    async def readiness(self, targets: list[tuple[str, Upstream]]) -> dict[str, bool]:
-        """``{"model@version": ready}`` for every target, probed concurrently."""
-        results = await asyncio.gather(*(self.is_ready(model, upstream) for model, upstream in targets))
+    async def readiness(self, targets: list[tuple[str, Upstream]], timeout_s: float) -> dict[str, bool]:
+        """``{"model@version": ready}`` for every target, probed concurrently within ``timeout_s``."""
+        results = await asyncio.gather(
+            *(self.is_ready(model, upstream, timeout_s) for model, upstream in targets)
+        )
         return {
             f"{model}@{upstream.version}": ok for (model, upstream), ok in zip(targets, results, strict=True)
         }

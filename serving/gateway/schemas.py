@@ -111,8 +111,9 @@ class ServerLive(BaseModel):
 
 class ServerReady(BaseModel):
     ready: bool
+    """The gateway's own readiness (it serves), whatever its upstreams say."""
     unready: list[str] = []
-    """``model@version`` of every upstream that is not ready."""
+    """``model@version`` of every upstream that did not answer ready (information only)."""
 
 
 REQUEST_BODY_MODELS: tuple[type[BaseModel], ...] = (V1PredictRequest, InferenceRequest)

@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel
 
 from modelyard.errors import DataError, NotFoundError, UnavailableError
+from modelyard.keys import read_key
 from modelyard.logs import event
 from modelyard.registry import Registry
 from modelyard.settings import Settings
@@ -30,7 +31,7 @@ from serving.stack.plan import TRITON, ServedModel, _transformer_spec, child_env
 from serving.stack.ports import plan_ports
 from serving.stack.processes import Child, is_same_process, kill_group_if_same
 from serving.stack.repository import VersionArtifacts, assemble
-from serving.stack.state import ModelState, StackState, read_state, serving_dir
+from serving.stack.state import ModelState, StackState, read_state, serving_dir, triton_key_path
 
 log = logging.getLogger(__name__)
 
@@ -190,13 +191,17 @@ def _running_model(settings: Settings, model: str) -> tuple[StackState, ModelSta
 def _serve_in_triton(settings: Settings, state: StackState, versions: list[VersionArtifacts]) -> None:
     """Write exactly ``versions`` into the serving repository and (re)load them in Triton."""
     from serving.triton.repository import configure_instances, instance_kind_for_device
+    from serving.triton.server import KEY_HEADER
 
     repository = Path(state.model_repository)
     triton_url = state.children[TRITON].url
+    headers = {KEY_HEADER: read_key(None, triton_key_path(settings), True, "Triton key") or ""}
     for name in assemble(repository, versions):
         configure_instances(repository / name, instance_kind_for_device(settings.device))
         try:
-            answer = httpx.post(f"{triton_url}/v2/repository/models/{name}/load", timeout=TRITON_TIMEOUT_S)
+            answer = httpx.post(
+                f"{triton_url}/v2/repository/models/{name}/load", headers=headers, timeout=TRITON_TIMEOUT_S
+            )
         except httpx.TransportError as exc:
             raise UnavailableError(
                 f"Triton at {triton_url} is unreachable: {exc}", hint="yard serve status"

@@ -1,8 +1,8 @@
 """The gateway's rollout layer: which variant answers, the shadow copy, and the admin API.
 
-Changes arrive over ``PUT /admin/rollouts/{model}`` (same API key as the model routes) and
-take effect on the next request; every change is written to ``rollouts.json`` first, so a
-restarted gateway comes back with the same split.
+Changes arrive over ``PUT /admin/rollouts/{model}`` (the admin key; ``admin`` and ``admission``
+say what is taken) and take effect on the next request; every change is written to
+``rollouts.json`` first, so a restarted gateway comes back with the same split.
 
 Read-only (Kubernetes: several replicas, one mounted ConfigMap): the gateway follows the file
 instead, re-reading it when it changes, and the admin API refuses changes with 409.
@@ -15,11 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from modelyard.errors import DataError
 from modelyard.logs import event
@@ -37,6 +37,8 @@ from serving.gateway.config import Upstream
 from serving.gateway.errors import GatewayError
 from serving.gateway.routing import RouteTable
 
+from .admin import admin_router
+from .admission import admit, known_variants
 from .metrics import RolloutMetrics
 from .shadow import ShadowMirror
 
@@ -57,14 +59,6 @@ class Choice:
     """Shadow mode: the candidate that gets a copy of this request."""
 
 
-class RolloutView(BaseModel):
-    """``GET /admin/rollouts/{model}``: the configured routes and the rollout on top of them."""
-
-    model: str
-    configured: list[Upstream]
-    rollout: Rollout | None
-
-
 def _variant(upstream: Upstream) -> Variant:
     return Variant(url=upstream.url, version=upstream.version)
 
@@ -81,10 +75,13 @@ class GatewayRollouts:
         timeout_s: float,
         is_ready: Callable[[str, Upstream], Awaitable[bool]],
         readonly: bool = False,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         self.routes = routes
         self.is_ready = is_ready
-        """The proxy's model-ready probe: a canary gets traffic only once it answers ready."""
+        """The proxy's model-ready probe: a variant gets traffic only once it answers ready."""
+        self.allowed_origins = allowed_origins
+        """Where a rollout may route besides the configured upstreams (``admission``)."""
         self.state_file = state_file
         self.readonly = readonly
         self.metrics = RolloutMetrics(registry)
@@ -209,13 +206,12 @@ class GatewayRollouts:
         configured = self._configured_stable(model)
         if configured is None:
             raise GatewayError(404, f"unknown model {model!r}; known models: {', '.join(self.routes.models)}")
-        canary = spec.canary
-        if (
-            canary is not None
-            and spec.percent
-            and not await self.is_ready(model, self._upstream(model, canary))
-        ):
-            raise GatewayError(409, f"canary {model} version {canary.version} at {canary.url} is not ready")
+        known = known_variants(self.routes.upstreams(model), self.rollouts.get(model))
+
+        async def variant_ready(variant: Variant) -> bool:
+            return await self.is_ready(model, self._upstream(model, variant))
+
+        await admit(model, spec, known, self.allowed_origins, variant_ready)
         async with self._lock:
             try:
                 rollout = apply_spec(model, self.rollouts.get(model), spec, configured)
@@ -269,30 +265,6 @@ class GatewayRollouts:
             self._follower.cancel()
         await self.mirror.aclose()
 
-    # --- admin API -------------------------------------------------------------------
-
-    def admin_router(self) -> APIRouter:
-        router = APIRouter(prefix="/admin/rollouts", tags=["admin"])
-
-        @router.get("", response_model=dict[str, Rollout])
-        async def list_rollouts() -> dict[str, Rollout]:
-            return self.rollouts
-
-        @router.get("/{model}", response_model=RolloutView)
-        async def get_rollout(model: str) -> RolloutView:
-            return RolloutView(
-                model=model, configured=list(self.routes.upstreams(model)), rollout=self.rollouts.get(model)
-            )
-
-        @router.put("/{model}", response_model=Rollout)
-        async def put_rollout(model: str, spec: RolloutSpec) -> Rollout:
-            """Set the split: candidate, percent, mode; the candidate must answer ready first."""
-            return await self.apply(model, spec)
-
-        @router.delete("/{model}", status_code=204)
-        async def delete_rollout(model: str) -> Response:
-            """Forget the rollout: the model's configured routes answer again."""
-            await self.remove(model)
-            return Response(status_code=204)
-
-        return router
+    def admin_router(self, errors: dict[int | str, dict[str, Any]]) -> APIRouter:
+        """``/admin/rollouts`` over these rollouts (``serving.rollout.admin``)."""
+        return admin_router(self, errors)

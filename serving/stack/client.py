@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from modelyard.errors import ModelyardError, NotFoundError, UnavailableError, UsageError
+from modelyard.keys import read_key
 from modelyard.settings import Settings
 from serving.stack.state import read_live_state, require_running
 
@@ -102,14 +103,12 @@ def _version_number(value: object) -> int | None:
 
 def read_api_key(settings: Settings, required: bool = True) -> str | None:
     """``MODELYARD_API_KEY`` if set, else the gateway's key file (never printed)."""
-    if settings.api_key is not None and settings.api_key.get_secret_value():
-        return settings.api_key.get_secret_value()
-    path = settings.api_key_file
-    if path.is_file():
-        return path.read_text().strip() or None
-    if required:
-        raise NotFoundError(f"no API key at {path}", hint="the gateway writes it on start: yard serve")
-    return None
+    return read_key(settings.api_key, settings.api_key_file, required, "API key", "MODELYARD_API_KEY")
+
+
+def read_admin_key(settings: Settings, required: bool = True) -> str | None:
+    """``MODELYARD_ADMIN_KEY`` if set, else the gateway's admin key file (never printed)."""
+    return read_key(settings.admin_key, settings.admin_key_file, required, "admin key", "MODELYARD_ADMIN_KEY")
 
 
 _OWN_FIX = re.compile(r"\s*\(fix: (?P<fix>.+)\)\s*$", re.DOTALL)

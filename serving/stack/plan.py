@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelyard.errors import DataError, NotFoundError, UsageError
+from modelyard.keys import new_key_file
 from modelyard.logs import event
 from modelyard.net import client_host
 from modelyard.registry import Registry, ResolvedVersion
@@ -22,7 +23,7 @@ from modelyard.settings import Settings
 from serving.stack.ports import plan_ports
 from serving.stack.processes import ChildSpec
 from serving.stack.repository import VersionArtifacts, assemble, check_artifacts
-from serving.stack.state import serving_dir
+from serving.stack.state import serving_dir, triton_key_path
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ def _triton_spec(
     from serving.triton.repository import configure_instances, instance_kind_for_device
     from serving.triton.server import build_command
 
+    restricted_key = new_key_file(triton_key_path(settings)).get_secret_value()
     installation = find_installation()
     kind = instance_kind_for_device(settings.device)
     for name in load_models:
@@ -221,6 +223,7 @@ def _triton_spec(
         metrics_port=metrics,
         model_control="explicit",
         load_models=load_models,
+        restricted_key=restricted_key,
     )
     url = client_url(settings.host, http)
     return ChildSpec(
@@ -272,9 +275,17 @@ def _transformer_spec(
 def _gateway_spec(
     settings: Settings, plan: StackPlan, port: int, env: dict[str, str], logs: Path, auth: bool
 ) -> ChildSpec:
+    """The gateway child. Rollout candidates (``serving.rollout.candidates``) start later on fresh
+    ports of this host, so the gateway may route to any port of it (``--allow-upstream``)."""
+    from serving.gateway.config import auth_off_refusal
+
+    refusal = auth_off_refusal(auth, settings.host, settings.allow_no_auth_on_network)
+    if refusal is not None:
+        raise UsageError(refusal, hint="serve on 127.0.0.1 or drop --no-auth")
     routes = [f"{m.name}={','.join(plan.transformer_urls(m.name))}@{m.resolved.version}" for m in plan.served]
     command = [sys.executable, "-m", "serving.gateway", "--host", settings.host, "--port", str(port)]
     command += [arg for route in routes for arg in ("--route", route)]
+    command += ["--allow-upstream", f"http://{client_host(settings.host)}"]
     if not auth:
         command.append("--no-auth")
     url = client_url(settings.host, port)

@@ -76,6 +76,8 @@ class StackState(BaseModel):
     auth: bool
     api_key_file: str | None
     """Where the gateway's key is (None: auth off, or the key comes from MODELYARD_API_KEY)."""
+    admin_key_file: str | None = None
+    """Where the gateway's admin key is (None: auth off, or it comes from MODELYARD_ADMIN_KEY)."""
     model_repository: str
     logs_dir: str
     models: dict[str, ModelState] = {}
@@ -86,6 +88,12 @@ class StackState(BaseModel):
 
 def serving_dir(settings: Settings) -> Path:
     return settings.state_dir / "serving"
+
+
+def triton_key_path(settings: Settings) -> Path:
+    """The key of the stack's Triton restricted APIs (model loads): new at every ``yard serve``,
+    mode 0600, read by ``yard rollout`` to load a candidate."""
+    return serving_dir(settings) / "triton_key"
 
 
 def state_path(settings: Settings) -> Path:

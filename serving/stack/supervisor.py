@@ -230,6 +230,7 @@ class StackSupervisor:
         assert plan is not None
         gateway = plan.child(GATEWAY)
         key_from_env = self.settings.api_key is not None
+        admin_from_env = self.settings.admin_key is not None
         models = {
             model.name: ModelState(
                 name=model.name,
@@ -256,6 +257,7 @@ class StackSupervisor:
             gateway_url=gateway.url,
             auth=auth,
             api_key_file=str(self.settings.api_key_file) if auth and not key_from_env else None,
+            admin_key_file=str(self.settings.admin_key_file) if auth and not admin_from_env else None,
             model_repository=str(plan.model_repository),
             logs_dir=str(serving_dir(self.settings) / "logs"),
             models=models,

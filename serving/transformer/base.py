@@ -13,7 +13,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from kserve import Model
@@ -48,6 +48,10 @@ class Parsed(Generic[Request]):
 
 class Transformer(Model, ABC, Generic[Request, Result]):
     """One model version behind KServe's V1 and V2 (REST + gRPC) endpoints."""
+
+    parse_in_thread: ClassVar[bool] = False
+    """Parse requests in a worker thread: for codecs that decode images (milliseconds of CPU, in
+    Pillow code that releases the GIL), so health probes and other requests keep being answered."""
 
     def __init__(self, state: VersionState, predictor: Predictor, settings: Settings) -> None:
         super().__init__(state.model, return_response_headers=True)
@@ -146,10 +150,11 @@ class Transformer(Model, ABC, Generic[Request, Result]):
 
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Parsed[Request]:
         with metrics.stage(self.state.model, self.state.version, "preprocess"):
-            if isinstance(payload, InferRequest):
-                parsed = Parsed(self.parse_v2(payload), True, payload.id or _request_id(headers))
-            else:
-                parsed = Parsed(self.parse_v1(payload), False, _request_id(headers))
+            v2 = isinstance(payload, InferRequest)
+            parse = self.parse_v2 if v2 else self.parse_v1
+            request = await asyncio.to_thread(parse, payload) if self.parse_in_thread else parse(payload)
+            request_id = (payload.id if v2 else None) or _request_id(headers)
+            parsed = Parsed(request, v2, request_id)
         metrics.record_batch(self.state.model, self.state.version, self.batch_size(parsed.request))
         return parsed
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 from modelyard.errors import NotFoundError, UsageError
 
 CONFIG_FILE = "config.pbtxt"
+CONFIG_VARIANTS = "configs"
+"""Triton's folder of named config variants (``--model-config-name``)."""
 MODEL_FILE = "model.py"
 TORCHSCRIPT_FILE = "model.pt"
 BACKEND_MODEL_SOURCE = Path(__file__).with_name("python_backend_model.py")
@@ -164,11 +166,20 @@ def configure_instances(model_dir: Path, kind: str, count: int | None = None) ->
     current = read_instance_group(model_dir)
     wanted = InstanceGroup(kind, current.count if count is None else count)
     if wanted != current:
-        block = _find_instance_block(text)
-        new_block = _instance_block(wanted)
-        text = text.replace(block, new_block) if block else text.rstrip("\n") + "\n" + new_block + "\n"
+        text = _with_instance_group(text, wanted)
         _write_atomically(Path(model_dir) / CONFIG_FILE, lambda tmp: tmp.write_text(text))
     return wanted
+
+
+def write_config_variant(model_dir: Path, name: str, kind: str) -> Path:
+    """``<model>/configs/<name>.pbtxt``: the model's config with instances of ``kind``. Triton loads it
+    instead of config.pbtxt when started with ``--model-config-name=<name>`` (the chart does, on GPU)."""
+    current = read_instance_group(model_dir)
+    text = _with_instance_group(_read_config(model_dir), InstanceGroup(kind, current.count))
+    target = Path(model_dir) / CONFIG_VARIANTS / f"{name}.pbtxt"
+    target.parent.mkdir(exist_ok=True)
+    _write_atomically(target, lambda tmp: tmp.write_text(text))
+    return target
 
 
 def list_models(root: Path) -> list[str]:
@@ -228,6 +239,12 @@ def _tensor_entry(spec: TensorSpec) -> str:
 
 def _instance_block(instances: InstanceGroup) -> str:
     return f"instance_group [\n  {{\n    kind: {instances.kind}\n    count: {instances.count}\n  }}\n]"
+
+
+def _with_instance_group(text: str, group: InstanceGroup) -> str:
+    block = _find_instance_block(text)
+    new_block = _instance_block(group)
+    return text.replace(block, new_block) if block else text.rstrip("\n") + "\n" + new_block + "\n"
 
 
 def _find_instance_block(text: str) -> str | None:

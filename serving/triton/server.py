@@ -1,7 +1,8 @@
 """Run a real ``tritonserver`` on a model repository, as a child process we own.
 
 The server binds loopback by default, serves HTTP, gRPC and Prometheus metrics on three
-ports, and (in ``explicit`` mode) loads and unloads models through its repository API.
+ports, and (in ``explicit`` mode) loads and unloads models through its repository API, which,
+like the other APIs that change the server, needs ``KEY_HEADER`` (``RESTRICTED_APIS``).
 Every failure names its cause from Triton's own log and the fix.
 """
 
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import signal
 import subprocess
 import time
@@ -36,6 +38,13 @@ from serving.triton.repository import configure_instances, instance_kind_for_dev
 log = logging.getLogger(__name__)
 
 ModelControl = Literal["explicit", "none"]
+KEY_HEADER = "x-modelyard-triton-key"
+"""The header Triton's restricted APIs require (lower case: gRPC metadata keys are)."""
+RESTRICTED_APIS = ("model-repository", "shared-memory", "logging", "trace")
+"""Triton APIs that change the server (load or unload models, with file and config overrides;
+register shared-memory regions of other processes; log and trace settings and files): only a
+caller with the key may use them. Health, metadata, model config, statistics and inference stay
+open (the transformers call inference). Checked against tritonserver 2.51 (nvidia-pytriton 0.7)."""
 LOAD_TIMEOUT_S = 300.0
 EXIT_TIMEOUT_S = 10
 _CAUSE_CHARS = 400
@@ -54,8 +63,15 @@ def build_command(
     metrics_port: int,
     model_control: ModelControl,
     load_models: list[str] | None,
+    restricted_key: str,
 ) -> list[str]:
-    """The ``tritonserver`` argv; ``load_models=None`` loads every model (explicit mode)."""
+    """The ``tritonserver`` argv; ``load_models=None`` loads every model (explicit mode).
+
+    ``restricted_key``: the value of ``KEY_HEADER`` the ``RESTRICTED_APIS`` require, on HTTP and
+    gRPC. tritonserver takes it only as an argument, so local users who can list processes can
+    read it; it keeps out callers over the network, from other containers or pods, and from a
+    browser (a custom header cannot be sent cross-site without CORS, which Triton does not grant).
+    """
     if model_control not in ("explicit", "none"):
         raise UsageError(f"model control {model_control!r} is unknown", hint="use 'explicit' or 'none'")
     command = [
@@ -78,10 +94,17 @@ def build_command(
         # same for every server, and two servers on one host (a test stack beside a benchmark, a
         # rollout's second stack) then crashed loading models (boost lock_exception).
         f"--backend-config=python,shm-region-prefix-name=modelyard_{grpc_port}_",
+        *restricted_api_args(restricted_key),
     ]
     if model_control == "explicit":
         command += [f"--load-model={name}" for name in (["*"] if load_models is None else load_models)]
     return command
+
+
+def restricted_api_args(key: str) -> list[str]:
+    """tritonserver flags that put ``RESTRICTED_APIS`` behind ``KEY_HEADER: key``."""
+    setting = f"{','.join(RESTRICTED_APIS)}:{KEY_HEADER}={key}"
+    return [f"--http-restricted-api={setting}", f"--grpc-restricted-protocol={setting}"]
 
 
 class TritonServer:
@@ -89,7 +112,8 @@ class TritonServer:
 
     ``instance_kind`` (default: from ``settings.device``) and ``instance_count`` are
     written into each model's ``instance_group`` before it loads, so CPU/GPU is chosen
-    at serve time, not at export time.
+    at serve time, not at export time. ``restricted_key`` (default: a new random one) guards the
+    repository API and the others in ``RESTRICTED_APIS``; ``load_model`` sends it.
     """
 
     def __init__(
@@ -107,6 +131,7 @@ class TritonServer:
         instance_count: int | None = None,
         settings: Settings | None = None,
         installation: TritonInstallation | None = None,
+        restricted_key: str | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.model_repository = Path(model_repository).resolve()
@@ -119,7 +144,13 @@ class TritonServer:
         self.triton_dir = self.settings.state_dir / "triton"
         self.log_path = (log_dir or self.triton_dir / "logs") / f"tritonserver-{http_port}.log"
         self._installation = installation
+        self.restricted_key = restricted_key or secrets.token_urlsafe(32)
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def restricted_headers(self) -> dict[str, str]:
+        """What a call to one of ``RESTRICTED_APIS`` must carry."""
+        return {KEY_HEADER: self.restricted_key}
 
     @property
     def url(self) -> str:
@@ -163,6 +194,7 @@ class TritonServer:
             metrics_port=self.metrics_port,
             model_control=self.model_control,
             load_models=self.load_models,
+            restricted_key=self.restricted_key,
         )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log_file:
@@ -278,7 +310,7 @@ class TritonServer:
 
     def _post(self, path: str) -> tuple[int, str]:
         try:
-            return _request("POST", self.url + path, timeout=LOAD_TIMEOUT_S)
+            return _request("POST", self.url + path, timeout=LOAD_TIMEOUT_S, headers=self.restricted_headers)
         except OSError as error:
             raise UnavailableError(
                 f"Triton at {self.url} did not answer: {error}", hint=f"is it running? read {self.log_path}"
@@ -327,9 +359,10 @@ def _is_cause(line: str) -> bool:
     )
 
 
-def _request(method: str, url: str, timeout: float) -> tuple[int, str]:
+def _request(method: str, url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[int, str]:
     """Status and body of a small call to Triton's REST API (stdlib: no per-poll log lines)."""
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    data = b"" if method == "POST" else None
+    request = urllib.request.Request(url, method=method, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode(errors="replace")

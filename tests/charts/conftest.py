@@ -7,7 +7,6 @@ skipped with that reason. Renders are cached for the session: each value set run
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from deploy.rehearsal.manifests import REHEARSAL_VALUES, Rendered, find_helm, parse_rendered
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "modelyard"
@@ -36,17 +36,15 @@ ONLY_RANKING = (
 
 VALUE_SETS: dict[str, list[str]] = {
     "default": [],
-    "kind": ["-f", str(CHART / "values-kind.yaml")],
+    # `make deploy` on kind: storage, tracking and search only (no serving before a version exists)
+    "kind-install": ["-f", str(CHART / "values-kind.yaml")],
+    # kind once versions are published: what deploy/kind/e2e.sh and the rehearsal run
+    "kind": ["-f", str(CHART / "values-kind.yaml"), "-f", str(REHEARSAL_VALUES)],
     "gpu": ["-f", str(CHART / "values-gpu.yaml")],
     "knative": ["--set", "serving.deploymentMode=Knative"],
     "only-ranking": ["--set", ONLY_RANKING],
     "external": ["--set", EXTERNAL],
 }
-
-
-def find_helm() -> str | None:
-    local = REPO_ROOT / ".tools" / "bin" / "helm"
-    return str(local) if os.access(local, os.X_OK) else shutil.which("helm")
 
 
 @pytest.fixture(scope="session")
@@ -72,27 +70,16 @@ def template(helm) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
-@dataclass(frozen=True)
-class Render:
-    name: str
-    text: str
-    docs: list[dict[str, Any]]
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.docs if d["kind"] == kind]
-
-
 @pytest.fixture(scope="session")
-def render(template) -> Callable[[str], Render]:
+def render(template) -> Callable[[str], Rendered]:
     """The rendered manifests of one named value set (see VALUE_SETS), cached per session."""
-    cache: dict[str, Render] = {}
+    cache: dict[str, Rendered] = {}
 
-    def get(name: str) -> Render:
+    def get(name: str) -> Rendered:
         if name not in cache:
             proc = template(*VALUE_SETS[name])
             assert proc.returncode == 0, f"helm template ({name}) failed:\n{proc.stderr}"
-            docs = [d for d in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if d]
-            cache[name] = Render(name, proc.stdout, docs)
+            cache[name] = parse_rendered(proc.stdout, RELEASE, NAMESPACE)
         return cache[name]
 
     return get

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
+from deploy.rehearsal.kuberay import check_submitter, describe
 from tests.charts.conftest import NAMESPACE, RELEASE, all_pods
 
 STORE = "s3://modelyard-models"
@@ -68,10 +70,30 @@ def test_training_builds_the_collection_of_models_that_search_qdrant(render):
         for job in render("default").of_kind("RayJob")
     }
     assert entrypoints == {
-        "visual-search": "yard train visual-search --address auto && yard index visual-search",
+        "visual-search": "bash -c 'yard train visual-search --address auto && yard index visual-search'",
         "moderation": "yard train moderation --address auto",
-        "ranking": "yard train ranking --address auto && yard index ranking",
+        "ranking": "bash -c 'yard train ranking --address auto && yard index ranking'",
     }
+
+
+@pytest.mark.parametrize("values", ["default", "kind"])
+def test_kuberay_submitter_runs_every_step_in_the_ray_job(render, values):
+    """KubeRay v1.7 pastes the entrypoint unquoted into the submitter's `bash -ce`: run that command
+    (with stand-in `ray`/`yard`, see deploy/rehearsal/kuberay.py) and see where each `yard` ran."""
+    for rayjob in render(values).of_kind("RayJob"):
+        check = check_submitter(rayjob)
+        assert check.passed, f"{rayjob['metadata']['name']}: {describe(check)}"
+        model = rayjob["metadata"]["name"].rsplit("-train-", 1)[1]
+        assert check.in_job[0][:2] == ["train", model]
+
+
+def test_kuberay_check_catches_an_entrypoint_that_splits_in_the_submitter():
+    """The stand-in check itself can fail: a bare `a && b` entrypoint runs b in the submitter pod."""
+    entrypoint = "yard train ranking && yard index ranking"
+    rayjob = {"metadata": {"name": "bare"}, "spec": {"entrypoint": entrypoint}}
+    check = check_submitter(rayjob)
+    assert not check.passed
+    assert check.in_submitter == [["index", "ranking"]]
 
 
 def test_predictors_get_the_torch_threads_value(template):

@@ -97,10 +97,13 @@ def test_generated_secrets_appear_only_base64_inside_their_secret(rendered):
 
 
 def test_existing_secrets_are_referenced_not_rendered(render):
+    """Credentials someone else uses come from the user's Secrets. The Triton restricted-API key
+    is the one generated Secret left: no client ever sends it (nothing in the cluster loads models
+    through Triton's API), it only has to be unguessable."""
     rendered = render("external")
-    assert rendered.of_kind("Secret") == []
+    assert [s["metadata"]["name"] for s in rendered.of_kind("Secret")] == ["yard-modelyard-triton"]
     refs = set(re.findall(r"secretKeyRef: \{name: ([\w-]+)", rendered.text))
-    assert refs == {"ext-s3", "ext-pg", "ext-qdrant", "ext-gateway"}
+    assert refs == {"ext-s3", "ext-pg", "ext-qdrant", "ext-gateway", "yard-modelyard-triton"}
 
 
 def test_gpu_values_place_predictors_on_gpu_nodes(render):
@@ -112,17 +115,24 @@ def test_gpu_values_place_predictors_on_gpu_nodes(render):
         assert model["resources"]["limits"]["nvidia.com/gpu"] == 1
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pred["tolerations"]
         assert pred["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-        assert {"name": "MODELYARD_TRITON_INSTANCE_KIND", "value": "KIND_GPU"} in model["env"]
+        # Triton loads configs/gpu.pbtxt (KIND_GPU), which every publish writes.
+        assert model["args"] == ["--model-config-name=gpu"]
         # Transformers stay on CPU nodes.
         assert "nvidia.com/gpu" not in found["spec"]["transformer"]["containers"][0]["resources"]["limits"]
+
+
+def test_gpu_values_run_the_cuda_torch_image_variant(render):
+    (runtime,) = render("gpu").of_kind("ServingRuntime")
+    assert runtime["spec"]["containers"][0]["image"].endswith(":0.1.0-gpu")
+    (cpu_runtime,) = render("default").of_kind("ServingRuntime")
+    assert cpu_runtime["spec"]["containers"][0]["image"].endswith(":0.1.0")
 
 
 def test_cpu_values_request_no_gpu(render):
     rendered = render("default")
     assert "nvidia.com/gpu" not in rendered.text
-    cpu_kind = {"name": "MODELYARD_TRITON_INSTANCE_KIND", "value": "KIND_CPU"}
     for found in rendered.of_kind("InferenceService"):
-        assert cpu_kind in found["spec"]["predictor"]["model"]["env"]
+        assert "args" not in found["spec"]["predictor"]["model"]  # config.pbtxt: KIND_CPU
 
 
 @pytest.mark.parametrize("value_set", ["default", "knative"])

@@ -31,8 +31,9 @@ def test_builtin_objects_match_kubernetes_schemas(render, value_set):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("value_set", list(VALUE_SETS))
+@pytest.mark.parametrize("value_set", [name for name in VALUE_SETS if name != "kind-install"])
 def test_custom_resources_match_upstream_crds(render, crds, value_set):
+    """(kind-install renders no custom resource: serving and training wait for e2e.sh.)"""
     customs = [d for d in render(value_set).docs if d["apiVersion"].startswith(CUSTOM_GROUPS)]
     assert customs
     failures = []

@@ -114,19 +114,12 @@ STACK_READY_TIMEOUT_S = 300.0
 
 
 @pytest.fixture(scope="session")
-def served_stack(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[tuple]:
-    """``(settings, stack state, {model: why it is left out})`` of a real stack (``yard serve --detach``).
-
-    The three models are trained (``--smoke``), registered and gated by the training runner into a
-    fresh state dir, both indexes are built (``yard index``), then the supervisor runs as its own process
-    (Triton, three transformers, the gateway) on free ports. Stopped at the end of the session.
-    """
+def smoke_trained(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> tuple:
+    """``(settings, {model: why it is left out})``: the three models trained (``--smoke``), registered
+    and gated by the training runner into a fresh state dir, once per session."""
     from rich.console import Console
 
     from modelyard.settings import Settings
-    from serving.stack.control import is_running, start_detached, stop_stack
-    from serving.stack.state import read_state
-    from serving.stack.supervisor import ServeOptions
     from training.cluster import ray_session
     from training.runner import TrainOptions, train
 
@@ -146,6 +139,23 @@ def served_stack(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> I
                 train(model, TrainOptions(smoke=True, show_progress=False), settings, quiet)
             except Exception as error:  # one broken task must not hide the others' serving tests
                 untrained[model] = f"training {model} failed: {type(error).__name__}: {error}"[:400]
+    return settings, untrained
+
+
+@pytest.fixture(scope="session")
+def served_stack(smoke_trained: tuple) -> Iterator[tuple]:
+    """``(settings, stack state, {model: why it is left out})`` of a real stack (``yard serve --detach``).
+
+    The session's smoke-trained models (``smoke_trained``), both indexes built (``yard index``), then
+    the supervisor runs as its own process (Triton, three transformers, the gateway) on free ports.
+    Stopped at the end of the session.
+    """
+    from serving.stack.control import is_running, start_detached, stop_stack
+    from serving.stack.state import read_state
+    from serving.stack.supervisor import ServeOptions
+
+    settings, trained_untrained = smoke_trained
+    untrained = dict(trained_untrained)
     env = {
         "MODELYARD_STATE_DIR": str(settings.state_dir),
         "MODELYARD_FASHION_MNIST_SOURCE": str(settings.fashion_mnist_source),

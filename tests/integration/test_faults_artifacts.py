@@ -20,6 +20,7 @@ import pytest
 from modelyard.registry import Registry
 from modelyard.rollout.admin_client import GatewayAdmin
 from serving.rollout.candidates import CANDIDATES_FILE
+from serving.stack.client import read_admin_key
 from serving.stack.repository import served_versions
 from serving.stack.state import read_state, serving_dir
 from tests.integration.faults import key_header, load_in_background, moderation_request, require_served
@@ -76,7 +77,7 @@ def test_a_broken_candidate_is_refused_and_the_champion_keeps_serving(
     broken, stored = register_a_copy(settings, Path(state.models[MODEL].artifact_dir))
     corrupt(stored)
     headers = key_header(settings)
-    admin = GatewayAdmin(state.gateway_url, headers.get("x-api-key"))
+    admin = GatewayAdmin(state.gateway_url, read_admin_key(settings))
     routes_before = admin.view(MODEL)
     candidates = serving_dir(settings) / CANDIDATES_FILE
     candidates_before = candidates.read_text() if candidates.is_file() else None

@@ -8,6 +8,7 @@ the gateway answers with no 5xx of its own, and every refusal it makes is ``{"er
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from serving.gateway import Upstream, create_app
+from tests import mutations
 from tests.loopback import serving_in_thread
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import API_KEY, MODELS, config_for
@@ -128,9 +130,14 @@ def test_wrong_content_type_is_415(client: httpx.Client, content_type: str, body
     check_error_body(response)
 
 
+BINARY_HEADER = json.dumps(
+    {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 5}}]}
+).encode()
+
+
 @pytest.mark.parametrize("declared", ["999", "-1", "abc", "1.5", "", "0x10", "²"])
 def test_binary_infer_with_a_lying_header_length_is_400(client: httpx.Client, declared: str) -> None:
-    header = b'{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1]}]}'
+    header = BINARY_HEADER
     response = client.post(
         INFER,
         content=header + b"\x01\x00\x00\x00x",
@@ -141,8 +148,25 @@ def test_binary_infer_with_a_lying_header_length_is_400(client: httpx.Client, de
 
 
 def test_binary_infer_with_a_true_header_length_is_forwarded(client: httpx.Client) -> None:
-    header = b'{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1]}]}'
+    header = BINARY_HEADER
     body = header + b"\x01\x00\x00\x00x"
     response = client.post(INFER, content=body, headers={"inference-header-content-length": str(len(header))})
     assert response.status_code == 200
     assert response.json()["outputs"][0]["data"] == [len(body)]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_mutated_requests_never_get_a_gateway_5xx(client: httpx.Client, stack: Stack, model: str) -> None:
+    """Seeded mutations of real V1/V2 requests (tests/mutations.py): the gateway forwards what is
+    well-formed and refuses the rest with a JSON error naming the problem. A 5xx is allowed only
+    when the stand-in upstream gives the same to the same request (it is no model: it echoes)."""
+    statuses: Counter[int] = Counter()
+    for number, case in enumerate(mutations.cases(model, seed=7, count=150)):
+        response = client.post(case.path, content=case.body, headers=case.headers)
+        if response.status_code >= 500:
+            direct = httpx.post(stack.echo_url + case.path, content=case.body, headers=case.headers)
+            assert direct.status_code == response.status_code, (number, response.status_code, response.text)
+            continue
+        check_error_body(response)
+        statuses[response.status_code] += 1
+    assert statuses[200] and statuses[400], statuses

@@ -60,6 +60,10 @@ class GatewayProcess:
     def key(self) -> str:
         return (self.state_dir / "api_key").read_text().strip()
 
+    @property
+    def admin_key(self) -> str:
+        return (self.state_dir / "admin_key").read_text().strip()
+
     def log_text(self) -> str:
         return self.log_file.read_text()
 
@@ -117,10 +121,11 @@ def gateway(echo_url: str, tmp_path: Path) -> Iterator[GatewayProcess]:
         stop(gateway.process)
 
 
-def test_first_start_writes_a_private_key(gateway: GatewayProcess) -> None:
-    key_file = gateway.state_dir / "api_key"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert len(gateway.key) >= 32
+def test_first_start_writes_private_client_and_admin_keys(gateway: GatewayProcess) -> None:
+    for name in ("api_key", "admin_key"):
+        assert stat.S_IMODE((gateway.state_dir / name).stat().st_mode) == 0o600
+    assert len(gateway.key) >= 32 and len(gateway.admin_key) >= 32
+    assert gateway.key != gateway.admin_key
 
 
 def test_status_paths_and_key_never_logged(gateway: GatewayProcess) -> None:
@@ -138,16 +143,18 @@ def test_status_paths_and_key_never_logged(gateway: GatewayProcess) -> None:
         )
         down = client.post("/v1/models/ranking:predict", json=body, headers=authed)
         ready = client.get("/v2/health/ready")
-        scraped = client.get("/metrics").text
+        keyless_metrics = client.get("/metrics")
+        scraped = client.get("/metrics", headers={"x-api-key": gateway.admin_key}).text
     assert (ok.status_code, ok.json()["predictions"]) == (200, ["hi"])
     assert (ok.headers["x-modelyard-model"], ok.headers["x-modelyard-version"]) == ("moderation", "1")
     assert (unknown.status_code, too_big.status_code, wrong_type.status_code) == (404, 413, 415)
     assert down.status_code == 503 and "'ranking'" in down.json()["error"]
-    assert ready.status_code == 503 and ready.json()["unready"] == ["ranking@2"]
+    assert ready.status_code == 200 and ready.json() == {"ready": True, "unready": ["ranking@2"]}
+    assert keyless_metrics.status_code == 401
     assert 'modelyard_gateway_requests_total{code="200",model="moderation",version="1"} 1.0' in scraped
 
     log = gateway.log_text()
-    assert gateway.key not in log
+    assert gateway.key not in log and gateway.admin_key not in log
     request_lines = [json.loads(line) for line in log.splitlines() if '"gateway_request"' in line]
     assert [line["status"] for line in request_lines] == [401, 200, 404, 413, 415, 503]
 
@@ -187,3 +194,71 @@ def test_starting_without_routes_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--route model=url@version" in result.stderr
+
+
+@pytest.mark.parametrize("switch", [["--no-auth"], []], ids=["--no-auth", "MODELYARD_AUTH_ENABLED=false"])
+def test_auth_off_on_a_network_bind_stops_the_gateway_before_it_listens(
+    tmp_path: Path, switch: list[str]
+) -> None:
+    """A stray MODELYARD_AUTH_ENABLED=false (a .env file, here) must not open every model to the
+    network: off is for loopback only, unless MODELYARD_ALLOW_NO_AUTH_ON_NETWORK says so."""
+    (tmp_path / ".env").write_text("MODELYARD_AUTH_ENABLED=false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving.gateway",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_loopback_port()),
+            "--route",
+            "moderation=http://127.0.0.1:9@1",
+            *switch,
+        ],  # fmt: skip
+        cwd=tmp_path,
+        env={**env, "MODELYARD_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "MODELYARD_ALLOW_NO_AUTH_ON_NETWORK" in result.stderr and "0.0.0.0" in result.stderr
+
+
+def test_the_metrics_port_serves_the_scrape_without_a_key(echo_url: str, tmp_path: Path) -> None:
+    metrics_port = free_loopback_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")},
+        "MODELYARD_STATE_DIR": str(tmp_path / "state"),
+        "MODELYARD_GATEWAY_METRICS_PORT": str(metrics_port),
+    }
+    port = free_loopback_port()
+    command = [
+        sys.executable,
+        "-m",
+        "serving.gateway",
+        "--port",
+        str(port),
+        "--route",
+        f"moderation={echo_url}@1",
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/v2/health/live", process)
+        key = (tmp_path / "state" / "api_key").read_text().strip()
+        httpx.post(
+            f"http://127.0.0.1:{port}/v1/models/moderation:predict",
+            json={"instances": ["hi"]},
+            headers={"x-api-key": key},
+        )
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        on_api_port = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    finally:
+        stop(process)
+    assert scraped.status_code == 200
+    assert 'modelyard_gateway_requests_total{code="200",model="moderation",version="1"} 1.0' in scraped.text
+    assert on_api_port.status_code == 401

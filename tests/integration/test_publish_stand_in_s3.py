@@ -62,6 +62,7 @@ def test_publish_to_stand_in_s3_moto(stand_in_s3, tmp_path: Path) -> None:
         f"{TRITON_MODEL}/1/model.pt",
         f"{TRITON_MODEL}/1/model.py",
         f"{TRITON_MODEL}/config.pbtxt",
+        f"{TRITON_MODEL}/configs/gpu.pbtxt",
     ]
     assert all(size > 0 for size in published.values())
 

@@ -118,6 +118,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **os.environ,
         "MODELYARD_STATE_DIR": str(state_dir),
         "MODELYARD_API_KEY": API_KEY,
+        # yard rollout sends the admin key the gateway writes to the state dir; the candidates
+        # are stand-ins on loopback ports, which the rollout allow-list must admit.
+        "MODELYARD_ROLLOUT_ALLOWED_UPSTREAMS": '["http://127.0.0.1"]',
         "MODELYARD_LOG_FORMAT": "json",
         "MODELYARD_MLFLOW_TRACKING_URI": "",
     }

@@ -341,3 +341,52 @@ def process_group(pgid: int) -> list[int]:
         if group == pgid and state != "Z" and int(entry.name) != os.getpid():
             members.append(int(entry.name))
     return members
+
+
+def test_model_config_name_loads_the_named_config_variant(tmp_path: Path) -> None:
+    """What the chart's gpu.enabled relies on: `--model-config-name=gpu` makes Triton load
+    `<model>/configs/gpu.pbtxt` instead of config.pbtxt. This machine has no GPU, so the variant here
+    keeps KIND_CPU and differs in its batch size, which the loaded config then shows."""
+    from serving.triton.installation import find_installation, prepare_backend_directory, server_environment
+    from serving.triton.repository import write_config_variant
+    from serving.triton.server import build_command
+
+    write_affine(tmp_path / "repo", "affine", 2.0)
+    variant = write_config_variant(tmp_path / "repo" / "affine", "gpu", "KIND_CPU")
+    variant.write_text(variant.read_text().replace("max_batch_size: 64", "max_batch_size: 7"))
+    installation = find_installation()
+    http, grpc, metrics = free_ports(3)
+    command = build_command(
+        installation.binary,
+        tmp_path / "repo",
+        prepare_backend_directory(installation, tmp_path / "backends"),
+        host="127.0.0.1",
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+        model_control="none",
+        load_models=None,
+    )
+    with (tmp_path / "triton.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--model-config-name=gpu"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_environment(installation, dict(os.environ)),
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{http}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"{url}/v2/models/affine/config", timeout=5) as response:
+            config = json.load(response)
+        assert config["max_batch_size"] == 7, (tmp_path / "triton.log").read_text()[-2000:]
+    finally:
+        os.killpg(process.pid, 9)
+        process.wait()

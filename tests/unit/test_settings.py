@@ -52,3 +52,25 @@ def test_invalid_values_are_rejected(field: str, value: object) -> None:
 def test_every_field_is_documented() -> None:
     undocumented = [name for name, f in Settings.model_fields.items() if not f.description]
     assert undocumented == []
+
+
+def test_hardening_settings_default_closed_and_read_from_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    closed = Settings(state_dir=tmp_path)
+    assert closed.admin_key_file == tmp_path.resolve() / "admin_key"
+    assert closed.rollout_allowed_upstreams == [] and not closed.allow_no_auth_on_network
+    assert not closed.gateway_docs and closed.gateway_metrics_port is None
+    monkeypatch.setenv(
+        "MODELYARD_ROLLOUT_ALLOWED_UPSTREAMS", '["http://127.0.0.1", "https://Models.Example:8443"]'
+    )
+    monkeypatch.setenv("MODELYARD_ADMIN_KEY", "adm1n")
+    s = Settings(state_dir=tmp_path)
+    assert s.rollout_allowed_upstreams == ["http://127.0.0.1", "https://models.example:8443"]
+    assert "adm1n" not in repr(s)
+
+
+def test_an_allow_list_entry_with_a_path_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYARD_ROLLOUT_ALLOWED_UPSTREAMS", '["http://127.0.0.1/x"]')
+    with pytest.raises(ValidationError, match="rollout_allowed_upstreams"):
+        Settings()

@@ -33,12 +33,21 @@ helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
-{{/* Usage: include "modelyard.image" (list $ .Values.images.serving). Our images default to appVersion. */}}
+{{/* Usage: include "modelyard.image" (list $ .Values.images.serving). Our images default to appVersion;
+     a digest (sha256:...) pins the image by content: repository@digest. */}}
 {{- define "modelyard.image" -}}
 {{- $ := index . 0 -}}
 {{- $img := index . 1 -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
 {{- printf "%s:%s" $img.repository (default $.Chart.AppVersion $img.tag) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Every pod sets enableServiceLinks: false. Service links put <SVC>_PORT=tcp://IP:PORT into
+every container; with the release named "modelyard" that includes MODELYARD_GATEWAY_PORT, which our
+settings read as the gateway's port number, and every modelyard process would refuse to start. */}}
 
 {{/* Restricted pod security: every pod runs as a non-root user with the runtime's seccomp profile. */}}
 {{- define "modelyard.podSecurityContext" -}}
@@ -117,6 +126,21 @@ Usage: include "modelyard.persistentRandom" (list $ secretName key)
 {{/* Where training publishes versions (MODELYARD_MODEL_STORE_URI): the value, or the models bucket. */}}
 {{- define "modelyard.modelStoreUri" -}}
 {{- default (printf "s3://%s" .Values.s3.buckets.models) .Values.training.modelStoreUri | trimSuffix "/" -}}
+{{- end -}}
+
+{{/* Ray Train's shared storage (MODELYARD_RAY_STORAGE_URI) when the Ray cluster has worker pods: the
+value, or <artifacts bucket>/ray-results on the chart's S3, addressed the way pyarrow takes an endpoint. */}}
+{{- define "modelyard.rayStorageUri" -}}
+{{- if .Values.training.storageUri -}}
+{{- .Values.training.storageUri -}}
+{{- else -}}
+{{- $uri := printf "s3://%s/ray-results" .Values.s3.buckets.artifacts -}}
+{{- with include "modelyard.s3Endpoint" . -}}
+{{- $endpoint := urlParse . -}}
+{{- $uri = printf "%s?endpoint_override=%s&scheme=%s" $uri $endpoint.host $endpoint.scheme -}}
+{{- end -}}
+{{- $uri -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "modelyard.qdrantUrl" -}}
@@ -212,5 +236,24 @@ Usage: include "modelyard.fromComponents" (list $ (list "gateway" ...)) */}}
 - podSelector:
     matchLabels:
       {{- include "modelyard.componentSelector" (list $ .) | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/* An ingress rule for the kubelet's probes: the nodes (networkPolicy.probeFrom) may reach the
+probed ports. Some CNIs filter probes like any traffic (kindnet's network policies have, see
+kube-network-policies#150, kind#3875). Renders nothing without probeFrom.
+Usage: include "modelyard.probeIngress" (list $ (list 8080 ...)) */}}
+{{- define "modelyard.probeIngress" -}}
+{{- $cidrs := (index . 0).Values.networkPolicy.probeFrom -}}
+{{- $ports := index . 1 -}}
+{{- if $cidrs }}
+- from:
+    {{- range $cidrs }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  ports:
+    {{- range $ports }}
+    - {port: {{ . }}}
+    {{- end }}
 {{- end }}
 {{- end -}}

@@ -7,6 +7,7 @@ labels:
   {{- include "modelyard.labels" (list $ (index . 1)) | nindent 2 }}
 serviceAccountName: {{ include "modelyard.fullname" $ }}-storage
 automountServiceAccountToken: false
+enableServiceLinks: false
 {{- include "modelyard.imagePullSecrets" (list $ 0) }}
 {{- with merge (dict) (ternary $gpu.nodeSelector (dict) $gpu.enabled) $.Values.serving.nodeSelector }}
 nodeSelector:
@@ -43,12 +44,13 @@ modelFormat:
 runtime: {{ include "modelyard.fullname" $ }}-triton
 protocolVersion: v2
 storageUri: {{ index . 2 | quote }}
+{{- if $gpu.enabled }}
+args:
+  # Every publish writes <model>/configs/gpu.pbtxt (KIND_GPU instances) beside config.pbtxt
+  # (KIND_CPU); this makes Triton load that one, so model.py runs the model on cuda:<device>.
+  - --model-config-name=gpu
+{{- end }}
 env:
-  # Read by our python-backend model.py: instance kind and torch device to use.
-  - name: MODELYARD_TRITON_INSTANCE_KIND
-    value: {{ ternary "KIND_GPU" "KIND_CPU" $gpu.enabled }}
-  - name: MODELYARD_DEVICE
-    value: {{ ternary "cuda" "cpu" $gpu.enabled }}
   # Torch threads per model instance on CPU (MODELYARD_PREDICTOR_CPU_THREADS locally): Triton
   # runs each model in its own stub process and batches requests itself.
   - name: OMP_NUM_THREADS

@@ -9,6 +9,7 @@ metadata:
     {{- include "modelyard.labels" (list $ "training") | nindent 4 }}
 spec:
   automountServiceAccountToken: false
+  enableServiceLinks: false
   {{- include "modelyard.imagePullSecrets" (list $ 2) }}
   securityContext:
     {{- include "modelyard.podSecurityContext" 1000 | nindent 4 }}
@@ -20,6 +21,11 @@ spec:
         # `yard train` publishes each new version's Triton repository there, with the S3 env below.
         - name: MODELYARD_MODEL_STORE_URI
           value: {{ include "modelyard.modelStoreUri" $ | quote }}
+        {{- if gt (int $.Values.training.workers.replicas) 0 }}
+        # Ray Train refuses a checkpoint folder local to the head once workers run on other pods.
+        - name: MODELYARD_RAY_STORAGE_URI
+          value: {{ include "modelyard.rayStorageUri" $ | quote }}
+        {{- end }}
         {{- include "modelyard.platformEnv" $ | nindent 8 }}
         {{- include "modelyard.s3Env" $ | nindent 8 }}
       {{- with index . 3 }}

@@ -13,6 +13,7 @@ import base64
 import binascii
 import io
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,18 @@ from serving.transformer.codecs.common import (
 MAX_K = 100
 DEFAULT_K = 10
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
-MAX_IMAGE_PIXELS = 2048 * 2048
-"""Checked from the header before any pixel is decoded, so a decompression bomb costs nothing."""
+MAX_IMAGE_PIXELS = 1024 * 1024
+"""Per image. The encoder sees 28x28, so a bigger picture only costs decoding (about 15-20 ms of a
+core per million pixels here): send at most 1024x1024. Checked from the header before any pixel
+is decoded, so a decompression bomb costs nothing."""
+MAX_REQUEST_PIXELS = 4 * 1024 * 1024
+"""Per request, over all its images (64 at 256x256, or 4 at the per-image cap): decoding one
+request stays under about 100 ms of CPU."""
 IMAGE_FORMATS = ("PNG", "JPEG")
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
+"""What Pillow raises on broken PNG/JPEG bytes (truncated chunks, bad headers, bad Huffman
+tables); ``UnidentifiedImageError`` is an OSError. tests/unit/serving/test_codec_fuzz.py mutates
+real images to keep this list honest."""
 SIDE = 28
 V2_IMAGE_DTYPES = ("BYTES", "FP32", "UINT8")
 
@@ -64,15 +74,32 @@ class VisualSearchRequest:
     filter: dict[str, Any] | None
 
 
+@dataclass
+class PixelBudget:
+    """Pixels one request may still decode (``MAX_REQUEST_PIXELS``)."""
+
+    left: int = MAX_REQUEST_PIXELS
+
+    def take(self, pixels: int, where: str) -> None:
+        if pixels > self.left:
+            spent = MAX_REQUEST_PIXELS - self.left
+            raise InvalidInput(
+                f"{where} would bring this request to {spent + pixels} pixels; at most "
+                f"{MAX_REQUEST_PIXELS} per request (the model sees {SIDE}x{SIDE}: send smaller images)"
+            )
+        self.left -= pixels
+
+
 def parse_v1(body: Any) -> VisualSearchRequest:
     payload = as_json_object(body)
     reject_unknown_keys(payload, {"instances", "k", "filter"})
-    queries = [_query_of(item, index) for index, item in enumerate(instance_list(payload))]
+    budget = PixelBudget()
+    queries = [_query_of(item, index, budget) for index, item in enumerate(instance_list(payload))]
     k = bounded_int(payload.get("k", DEFAULT_K), "k", 1, MAX_K)
     return VisualSearchRequest(queries, k, _checked_filter(payload.get("filter")))
 
 
-def _query_of(item: Any, index: int) -> Query:
+def _query_of(item: Any, index: int, budget: PixelBudget) -> Query:
     where = f"instances[{index}]"
     kinds = {"image_b64", "pixels", "id"}
     if not isinstance(item, dict) or len(set(item) & kinds) != 1:
@@ -82,9 +109,8 @@ def _query_of(item: Any, index: int) -> Query:
         return Query(point_id=item_id(item["id"], f"{where}.id"))
     if "pixels" in item:
         return Query(pixels=scale_pixels(_pixel_grid(item["pixels"], f"{where}.pixels"), f"{where}.pixels"))
-    return Query(
-        pixels=decode_image(_base64_bytes(item["image_b64"], f"{where}.image_b64"), f"{where}.image_b64")
-    )
+    where += ".image_b64"
+    return Query(pixels=decode_image(_base64_bytes(item["image_b64"], where), where, budget))
 
 
 def _pixel_grid(value: Any, where: str) -> np.ndarray:
@@ -118,8 +144,12 @@ def _base64_bytes(value: Any, where: str) -> bytes:
         raise InvalidInput(f"{where} is not valid base64: {error}") from error
 
 
-def decode_image(data: bytes, where: str = "image") -> np.ndarray:
-    """Encoded PNG/JPEG -> float32 [28, 28] in [0, 1], bright item on a dark background."""
+def decode_image(data: bytes, where: str = "image", budget: PixelBudget | None = None) -> np.ndarray:
+    """Encoded PNG/JPEG -> float32 [28, 28] in [0, 1], bright item on a dark background.
+
+    Every failure is ``InvalidInput`` naming ``where``: not an image, too many bytes or pixels
+    (this image, or the request's ``budget``), truncated or corrupt data.
+    """
     if not data:
         raise InvalidInput(f"{where} is empty")
     if len(data) > MAX_IMAGE_BYTES:
@@ -128,17 +158,21 @@ def decode_image(data: bytes, where: str = "image") -> np.ndarray:
         image = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError as error:  # its message is only the repr of our buffer
         raise InvalidInput(f"{where} is not a PNG or JPEG image") from error
-    except (OSError, Image.DecompressionBombError) as error:
+    except (*_DECODE_ERRORS, Image.DecompressionBombError) as error:
         raise InvalidInput(f"{where} could not be decoded as PNG or JPEG: {error}") from error
     with image:
         if image.format not in IMAGE_FORMATS:
             raise InvalidInput(f"{where} is {image.format}; send PNG or JPEG")
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise InvalidInput(f"{where} is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS} pixels")
+            raise InvalidInput(
+                f"{where} is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS} (e.g. 1024x1024): "
+                f"the model sees {SIDE}x{SIDE}, so downscale first"
+            )
+        (budget or PixelBudget()).take(width * height, where)
         try:
             gray = image.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-        except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt pixel data
+        except _DECODE_ERRORS as error:  # truncated or corrupt pixel data
             raise InvalidInput(f"{where} could not be decoded as PNG or JPEG: {error}") from error
     pixels = np.asarray(gray, dtype=np.float32)
     return _bright_on_dark(pixels) / 255.0
@@ -185,7 +219,8 @@ def _v2_images(tensor: Any) -> list[np.ndarray]:
             f'input "image" has datatype {tensor.datatype}; use one of {list(V2_IMAGE_DTYPES)}'
         )
     if tensor.datatype == "BYTES":
-        return [decode_image(data, f"image[{n}]") for n, data in enumerate(v2_bytes_items(tensor))]
+        budget = PixelBudget()
+        return [decode_image(data, f"image[{n}]", budget) for n, data in enumerate(v2_bytes_items(tensor))]
     array = v2_array(tensor)
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]

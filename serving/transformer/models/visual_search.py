@@ -17,6 +17,8 @@ TRITON_MODEL = "visual-search-encoder"
 
 
 class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[SearchHit]]]):
+    parse_in_thread = True  # image decoding
+
     def prepare(self) -> None:
         self.encoder = self.state.require_triton_model(TRITON_MODEL)
         preprocessing = self.state.preprocessing

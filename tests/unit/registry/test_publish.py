@@ -56,7 +56,7 @@ def test_published_folder_is_a_triton_repository_root(registry: Registry, model:
     root = tmp_path / "store" / model / "2"
     assert list_models(root) == [TRITON_MODEL]
     # The transformer asks Triton for the MLflow version, so that is the version folder.
-    assert sorted(p.name for p in (root / TRITON_MODEL).iterdir()) == ["2", "config.pbtxt"]
+    assert sorted(p.name for p in (root / TRITON_MODEL).iterdir()) == ["2", "config.pbtxt", "configs"]
     assert (
         "version_policy: { specific: { versions: [ 2 ] } }"
         in (root / TRITON_MODEL / "config.pbtxt").read_text()
@@ -65,6 +65,19 @@ def test_published_folder_is_a_triton_repository_root(registry: Registry, model:
     assert scripted(torch.ones(1, 4)).item() == 4.0
     assert (root / TRITON_MODEL / "2" / "model.py").is_file()
     assert registry.resolve(f"{model}/2").tags[STORAGE_URI_TAG] == uri
+
+
+def test_published_models_carry_a_gpu_config_for_gpu_nodes(
+    registry: Registry, model: str, tmp_path: Path
+) -> None:
+    """The chart's gpu.enabled starts Triton with --model-config-name=gpu: that config must differ from
+    config.pbtxt in the instance kind only."""
+    publish_version(registry, model, 2, store_of(tmp_path))
+    model_dir = tmp_path / "store" / model / "2" / TRITON_MODEL
+    cpu = (model_dir / "config.pbtxt").read_text()
+    gpu = (model_dir / "configs" / "gpu.pbtxt").read_text()
+    assert "kind: KIND_CPU" in cpu
+    assert gpu == cpu.replace("kind: KIND_CPU", "kind: KIND_GPU")
 
 
 def test_republishing_is_idempotent_and_local_files_equal_downloaded(
@@ -78,7 +91,7 @@ def test_republishing_is_idempotent_and_local_files_equal_downloaded(
     again = publish_version(registry, model, 1, store, files=tmp_path / "v1")
     after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
     assert again == first
-    assert after == before and len(after) == 3
+    assert after == before and len(after) == 4  # config, configs/gpu, model.py, model.pt
 
 
 def test_foreign_files_in_the_folder_fail_the_check(registry: Registry, model: str, tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ does what matters of the real thing for a rollout, and records every call in ord
   one is a conflict), and plays the kubelet by writing its ``rollouts.json`` into every
   gateway pod's mounted file;
 - runs the gateway pods: each is the *real* gateway app (``serving.gateway.create_app``) in
-  read-only mode, following its mounted file; ``raw`` reads its /metrics as the API server's
-  pod proxy would. There is no cluster DNS, so the pods' proxy resolves the transformer
-  Service names to a real echo upstream on loopback (``FakeTransformers``).
+  read-only mode, following its mounted file, with the chart's keyless metrics port; ``raw``
+  reads that port's /metrics as the API server's pod proxy would. There is no cluster DNS, so
+  the pods' proxy resolves the transformer Service names to a real echo upstream on loopback
+  (``FakeTransformers``).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.errors import NotFoundError, UsageError
+from modelyard.net import free_ports
 from modelyard.rollout import kserve
 from modelyard.rollout.kube import ISVC, ChartRelease, StaleObject
 from modelyard.rollout.state import ROLLOUTS_FILE, dump_rollouts
@@ -74,6 +77,7 @@ class FakeKubectlRecorder:
     configmap: Object = field(default_factory=dict)
     pods: dict[str, TestClient] = field(default_factory=dict)
     pod_files: dict[str, Path] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     _reads: dict[str, int] = field(default_factory=dict)
     _sent: int = 0
@@ -128,7 +132,7 @@ class FakeKubectlRecorder:
     def raw(self, path: str) -> str:
         self.calls.append(("raw", path))
         pod = next(p for p in self.pods if path == self.chart.metrics_path(p))
-        return self.pods[pod].get("/metrics").text
+        return httpx.get(f"http://127.0.0.1:{self.metrics_ports[pod]}/metrics", timeout=10).text
 
     # --- helpers for tests -------------------------------------------------------------
 
@@ -228,14 +232,21 @@ def fake_cluster(
     }
     with ExitStack() as stack:
         stack.push(echo)
-        for i in range(gateway_pods):
+        for i, metrics_port in enumerate(free_ports(gateway_pods)):
             pod = f"modelyard-gateway-{i}"
             mounted = tmp_path / pod / ROLLOUTS_FILE
             mounted.parent.mkdir()
             mounted.write_text(api.configmap["data"][ROLLOUTS_FILE])
-            config = config_for(routes, rollouts_file=mounted, rollouts_readonly=True, rollouts_poll_s=poll_s)
+            config = config_for(
+                routes,
+                rollouts_file=mounted,
+                rollouts_readonly=True,
+                rollouts_poll_s=poll_s,
+                metrics_port=metrics_port,
+            )
             client = stack.enter_context(TestClient(create_app(config), headers={"x-api-key": API_KEY}))
             api.pods[pod], api.pod_files[pod] = client, mounted
+            api.metrics_ports[pod] = metrics_port
         yield api
 
 

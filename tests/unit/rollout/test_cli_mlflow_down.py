@@ -19,7 +19,7 @@ from modelyard.errors import UnavailableError
 from modelyard.settings import get_settings
 from serving.gateway import Upstream, create_app
 from tests.unit.serving.echo_upstream import running_echo_upstream
-from tests.unit.serving.gateway_harness import API_KEY, config_for
+from tests.unit.serving.gateway_harness import ADMIN, ADMIN_KEY, LOOPBACK, config_for
 
 MODEL = "moderation"
 
@@ -28,7 +28,11 @@ MODEL = "moderation"
 def gateway_with_canary(tmp_path: Path) -> Iterator[str]:
     """A real gateway on loopback (in a thread) with a 20 % canary between two echo upstreams."""
     with running_echo_upstream() as (stable, _), running_echo_upstream() as (candidate, _):
-        config = config_for({MODEL: [Upstream(url=stable, version="1")]}, rollouts_file=tmp_path / "r.json")
+        config = config_for(
+            {MODEL: [Upstream(url=stable, version="1")]},
+            rollouts_file=tmp_path / "r.json",
+            allowed_upstreams=LOOPBACK,
+        )
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
@@ -38,9 +42,7 @@ def gateway_with_canary(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.01)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         body = {"canary": {"version": "2", "url": candidate}, "percent": 20}
-        httpx.put(
-            f"{url}/admin/rollouts/{MODEL}", json=body, headers={"x-api-key": API_KEY}
-        ).raise_for_status()
+        httpx.put(f"{url}/admin/rollouts/{MODEL}", json=body, headers=ADMIN).raise_for_status()
         try:
             yield url
         finally:
@@ -66,7 +68,7 @@ def test_unreachable_mlflow_stops_the_command_before_anything_moves(
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     monkeypatch.setenv("MODELYARD_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("MODELYARD_MLFLOW_TRACKING_URI", dead)
-    monkeypatch.setenv("MODELYARD_API_KEY", API_KEY)
+    monkeypatch.setenv("MODELYARD_ADMIN_KEY", ADMIN_KEY)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, [*command, "--gateway", gateway_with_canary])
@@ -74,7 +76,7 @@ def test_unreachable_mlflow_stops_the_command_before_anything_moves(
         get_settings.cache_clear()
     assert isinstance(result.exception, UnavailableError), result.output
     assert "unreachable" in result.exception.message and result.exception.hint
-    view = httpx.get(f"{gateway_with_canary}/admin/rollouts/{MODEL}", headers={"x-api-key": API_KEY}).json()
+    view = httpx.get(f"{gateway_with_canary}/admin/rollouts/{MODEL}", headers=ADMIN).json()
     assert (view["rollout"]["percent"], view["rollout"]["canary"]["version"]) == (20, "2")
 
 
@@ -85,7 +87,7 @@ def test_status_reads_only_the_gateway_and_gives_versions_as_numbers(
     ``--json`` of yard (the gateway's own documents keep strings)."""
     monkeypatch.setenv("MODELYARD_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("MODELYARD_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
-    monkeypatch.setenv("MODELYARD_API_KEY", API_KEY)
+    monkeypatch.setenv("MODELYARD_ADMIN_KEY", ADMIN_KEY)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["status", MODEL, "--gateway", gateway_with_canary, "--json"])

@@ -20,6 +20,7 @@ from modelyard.rollout.kube import ISVC, ConfigMapRollouts, KubeCandidates
 from modelyard.rollout.progressive import run_steps
 from modelyard.settings import get_settings
 from tests.unit.rollout.fake_kube import FakeKubectlRecorder, FakeRegistry, configmap_document, fake_cluster
+from tests.unit.serving.gateway_harness import ADMIN
 
 STORE = "s3://modelyard-models"
 NS = "modelyard"
@@ -54,7 +55,10 @@ def driver(api: FakeKubectlRecorder, registry: Any = None) -> tuple[Rollouts, li
 
 def pod_views(api: FakeKubectlRecorder, model: str) -> list[dict | None]:
     """What each gateway pod routes by, through its (read-only) admin API."""
-    return [client.get(f"/admin/rollouts/{model}").json()["rollout"] for client in api.pods.values()]
+    return [
+        client.get(f"/admin/rollouts/{model}", headers=ADMIN).json()["rollout"]
+        for client in api.pods.values()
+    ]
 
 
 def test_start_set_promote_rollback(cluster: FakeKubectlRecorder) -> None:

@@ -12,14 +12,20 @@ from pydantic import SecretStr
 from serving.gateway import GatewayConfig, Upstream, create_app
 
 API_KEY = "test-key-0123456789abcdef"
+ADMIN_KEY = "admin-key-0123456789abcdef"
+ADMIN = {"x-api-key": ADMIN_KEY}
+"""Headers for the admin routes and /metrics (the client key gets 403 there)."""
 MODELS = ("visual-search", "moderation", "ranking")
+LOOPBACK = ("http://127.0.0.1",)
+"""Allow-list for rollouts whose candidates are stand-in upstreams on loopback ports."""
 
 GatewayFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 def config_for(routes: dict[str, list[Upstream]], **overrides: object) -> GatewayConfig:
-    """A gateway config with auth on and the test key, unless overridden."""
-    return GatewayConfig(routes=routes, **{"api_key": SecretStr(API_KEY), **overrides})
+    """A gateway config with auth on and the test keys, unless overridden."""
+    keys = {"api_key": SecretStr(API_KEY), "admin_key": SecretStr(ADMIN_KEY)}
+    return GatewayConfig(routes=routes, **{**keys, **overrides})
 
 
 @asynccontextmanager

@@ -12,6 +12,7 @@ import base64
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +20,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from kserve.constants.constants import PredictorProtocol
 from kserve.errors import InvalidInput
+from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferRequest
 from kserve.protocol.rest.v2_datamodels import InferenceRequest
 from pydantic import ValidationError
 
+from serving.protocol.v2 import V2RequestError, check_infer_request, parse_binary_request
 from serving.transformer.codecs import moderation, ranking, visual_search
 from serving.transformer.codecs.common import MAX_INSTANCES
+from serving.transformer.server import CheckedDataPlane
+from tests import mutations
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -342,3 +348,75 @@ def test_featurize_shapes_and_id_range(texts: list[str], max_tokens: int, bucket
     assert ids.min(initial=0) >= 0 and ids.max(initial=0) < buckets
     for row, text in zip(ids, texts, strict=True):
         assert row.any() == bool(re.search(r"\w", text))  # padding only when there is no word
+
+
+# --- seeded mutations of real requests (tests/mutations.py): thousands of cases, cheap ---------
+
+MUTATED_CASES = 1000
+MUTATED_IMAGES = 3000
+
+
+def transformer_parse(case: mutations.Case) -> object:
+    """What a transformer does with ``case`` before its model runs: kserve's decoding (checked, as
+    ``HostModelServer`` sets it up) and the model's codec. Refusals: ``InvalidInput`` (400), or a
+    pydantic ValidationError where FastAPI validates a JSON V2 body itself (kserve's 422)."""
+    plane = CheckedDataPlane(ModelRepository())
+    headers = {name.lower(): value for name, value in case.headers.items()}
+    if case.route == "v1":
+        body, _ = plane.decode(case.body, headers, PredictorProtocol.REST_V1.value, case.model)
+        return V1_PARSERS[case.model](body)
+    if mutations.BINARY_LENGTH in headers:
+        request = plane.decode(case.body, headers, PredictorProtocol.REST_V2.value, case.model)[0]
+    else:
+        parsed = InferenceRequest.model_validate_json(case.body)
+        request = plane.decode(parsed, headers, PredictorProtocol.REST_V2.value, case.model)[0]
+    return V2_PARSERS[case.model](request)
+
+
+def gateway_check(case: mutations.Case) -> None:
+    """The gateway's V2 check (V1 bodies only need to be JSON there)."""
+    if case.route == "v1":
+        return
+    length = case.headers.get(mutations.BINARY_LENGTH)
+    if length is None:
+        check_infer_request(json.loads(case.body), None)
+    else:
+        check_infer_request(*parse_binary_request(case.body, length))
+
+
+@pytest.mark.parametrize("model", sorted(V1_PARSERS))
+def test_mutated_requests_are_parsed_or_refused_with_a_4xx(model: str) -> None:
+    outcomes: Counter[str] = Counter()
+    for number, case in enumerate(mutations.cases(model, seed=15, count=MUTATED_CASES)):
+        try:
+            gateway_check(case)
+            outcomes["gateway passed"] += 1
+        except (V2RequestError, ValueError):  # ValueError: json.loads of broken JSON (the gateway: 400)
+            outcomes["gateway refused"] += 1
+        try:
+            transformer_parse(case)
+            outcomes["parsed"] += 1
+        except (InvalidInput, ValidationError):
+            outcomes["refused"] += 1
+        except Exception as error:  # a 500: fail with the replayable case
+            raise AssertionError(
+                f"case {number} of {model} (seed 15): {type(error).__name__}: {error}"
+            ) from error
+    assert outcomes["parsed"] >= len(mutations.seeds(model)) and outcomes["refused"] > MUTATED_CASES / 4, (
+        outcomes
+    )
+
+
+def test_mutated_images_decode_or_are_refused_with_a_message() -> None:
+    decoded = 0
+    for number, data in enumerate(mutations.images(seed=15, count=MUTATED_IMAGES)):
+        try:
+            pixels = visual_search.decode_image(data, f"image[{number}]")
+        except InvalidInput as refusal:
+            assert f"image[{number}]" in str(refusal)
+            continue
+        except Exception as error:
+            raise AssertionError(f"image {number} (seed 15): {type(error).__name__}: {error}") from error
+        assert pixels.shape == (28, 28) and 0.0 <= pixels.min() <= pixels.max() <= 1.0
+        decoded += 1
+    assert 2 <= decoded < MUTATED_IMAGES

@@ -77,14 +77,17 @@ async def test_json_with_charset_and_no_content_type_are_accepted(gateway: Gatew
     assert without.json()["seen_headers"]["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("path", [PREDICT, INFER])
+V2_BODY = b'{"inputs": [{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}]}'
+
+
+@pytest.mark.parametrize(("path", "body"), [(PREDICT, b'{"instances": [1]}'), (INFER, V2_BODY)])
 async def test_json_sent_as_a_form_is_accepted_and_forwarded_as_json(
-    gateway: GatewayFactory, path: str
+    gateway: GatewayFactory, path: str, body: bytes
 ) -> None:
     """``curl -d '{...}'`` labels its body application/x-www-form-urlencoded."""
     async with gateway() as client:
         response = await client.post(
-            path, content=b'{"instances": [1]}', headers={"content-type": "application/x-www-form-urlencoded"}
+            path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
         )
     assert response.status_code == 200
     assert response.json()["seen_headers"]["content-type"] == "application/json"
@@ -135,7 +138,8 @@ async def test_binary_infer_with_a_bad_header_length_is_400(
     async with gateway() as client:
         response = await client.post(
             INFER,
-            content=b'{"inputs": []}\x00\x01',
+            content=b'{"inputs": [{"name": "x", "datatype": "UINT8", "shape": [2], '
+            b'"parameters": {"binary_data_size": 2}}]}\x00\x01',
             headers={
                 "content-type": "application/octet-stream",
                 "inference-header-content-length": header_length,

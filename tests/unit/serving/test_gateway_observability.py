@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.unit.serving.gateway_harness import GatewayFactory
+from tests.unit.serving.gateway_harness import ADMIN, GatewayFactory
 
 pytestmark = pytest.mark.anyio
 PREDICT = "/v1/models/moderation:predict"
@@ -17,7 +17,7 @@ PREDICT = "/v1/models/moderation:predict"
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics keyed by (name, sorted labels)."""
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=ADMIN)
     assert response.headers["content-type"].startswith("text/plain")
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -83,7 +83,7 @@ async def test_one_structured_log_line_per_request(
     async with gateway() as client:
         await client.post(PREDICT, json={"instances": [1]}, headers={"x-request-id": "req-1"})
         await client.get("/v2/health/live")
-        await client.get("/metrics")
+        await client.get("/metrics", headers=ADMIN)
     lines = [r for r in caplog.records if r.getMessage() == "gateway_request"]
     assert len(lines) == 1  # probes and scrapes are not logged
     fields = lines[0].fields

@@ -21,7 +21,7 @@ BODY_ROUTES = {
 
 
 async def fetch_document(gateway: GatewayFactory) -> dict[str, Any]:
-    async with gateway(authenticated=False) as client:
+    async with gateway(authenticated=False, docs=True) as client:
         response = await client.get("/openapi.json")
     assert response.status_code == 200
     return response.json()
@@ -36,8 +36,22 @@ async def test_every_route_is_documented(gateway: GatewayFactory) -> None:
         "/v2/models",
         "/v2/models/{model}",
         "/v2/models/{model}/ready",
+        "/admin/rollouts/{model}",
         *BODY_ROUTES,
     } <= set(paths)
+
+
+async def test_the_admin_put_documents_its_body_and_its_refusals(gateway: GatewayFactory) -> None:
+    put = (await fetch_document(gateway))["paths"]["/admin/rollouts/{model}"]["put"]
+    schema = put["requestBody"]["content"]["application/json"]["schema"]
+    assert {"canary", "percent", "stable", "reason"} <= set(schema["properties"])
+    assert {"401", "403"} <= set(put["responses"])
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+async def test_docs_are_off_by_default(gateway: GatewayFactory, path: str) -> None:
+    async with gateway() as client:
+        assert (await client.get(path)).status_code == 404
 
 
 async def test_body_routes_reference_request_and_response_schemas(gateway: GatewayFactory) -> None:
@@ -54,7 +68,7 @@ async def test_body_routes_reference_request_and_response_schemas(gateway: Gatew
 
 
 def test_schemathesis_generates_valid_infer_requests() -> None:
-    app = create_app(config_for({"ranking": [Upstream(url="http://127.0.0.1:9", version="1")]}))
+    app = create_app(config_for({"ranking": [Upstream(url="http://127.0.0.1:9", version="1")]}, docs=True))
     operation = schemathesis.openapi.from_asgi("/openapi.json", app)["/v2/models/{model}/infer"]["POST"]
     seen: list[dict[str, Any]] = []
 

@@ -29,6 +29,7 @@ def command(**overrides) -> list[str]:
         "metrics_port": 8002,
         "model_control": "explicit",
         "load_models": ["a", "b"],
+        "restricted_key": "k3y",
     } | overrides
     return build_command(Path("/bin/tritonserver"), Path("/repo"), Path("/backends"), **options)
 
@@ -49,6 +50,15 @@ def test_command_binds_every_endpoint_to_the_host_on_its_port() -> None:
         "--metrics-port=9002",
     ):
         assert flag in argv
+
+
+def test_apis_that_change_the_server_need_the_key_on_http_and_grpc() -> None:
+    """The flag syntax tritonserver 2.51 parses: ``<apis>:<header>=<value>`` (tested live in
+    tests/integration/test_hardening_stack.py)."""
+    argv = command()
+    setting = "model-repository,shared-memory,logging,trace:x-modelyard-triton-key=k3y"
+    assert f"--http-restricted-api={setting}" in argv
+    assert f"--grpc-restricted-protocol={setting}" in argv
 
 
 def test_two_servers_never_share_python_backend_shared_memory_names() -> None:

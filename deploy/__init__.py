@@ -1,0 +1,1 @@
+"""Deployment tooling beside the chart: kind scripts (``deploy/kind``) and the offline dress rehearsal."""
