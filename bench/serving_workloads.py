@@ -47,9 +47,9 @@ class Workload:
 
 
 def visual_search(state: VersionState, settings: Settings) -> Workload:
-    from modelyard.cli.demo import png_bytes
     from modelyard.cli.query import visual_search_body
     from modelyard.data import load
+    from modelyard.data.fashion_mnist import png
     from serving.transformer.models.visual_search import TRITON_MODEL
 
     images = load("fashion-mnist", settings).test_images[:POOL]
@@ -59,7 +59,7 @@ def visual_search(state: VersionState, settings: Settings) -> Workload:
         "visual-search",
         "visual-search",
         f"visual-search: one 28x28 PNG, k={TOP_K}",
-        [visual_search_body(png_bytes(image), k=TOP_K) for image in images],
+        [visual_search_body(png(image), k=TOP_K) for image in images],
         [[(encoder, {input_name: (image / 255.0).astype(np.float32)[None, None]})] for image in images],
     )
 

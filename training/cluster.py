@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from modelyard.errors import UnavailableError
-from modelyard.logs import event
+from modelyard.logs import adopt_library_logger, event
 from modelyard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ def ray_session(settings: Settings, address: str | None = None) -> Iterator[None
     cluster, otherwise a local Ray with every CPU of this machine, its files in ``ray_temp_dir``."""
     import ray
 
+    adopt_library_logger("ray")  # Ray's own handler prints plain lines past our log format
     if ray.is_initialized():
         yield
         return

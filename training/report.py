@@ -29,7 +29,20 @@ def outcome_table(outcome: TrainOutcome) -> Table:
     return table
 
 
+def headline_line(outcome: TrainOutcome) -> str:
+    """``model vN: metric value against the baseline's b (better|worse)``: the one line to read."""
+    name = outcome.headline_metric
+    value, baseline = outcome.metrics.get(name), outcome.baseline.get(name)
+    line = f"[bold]{outcome.model} v{outcome.version}[/]: {name} {_number(value)}"
+    if value is None or baseline is None:
+        return line
+    ahead = value > baseline if outcome.higher_is_better else value < baseline
+    verdict = "[green]beats[/]" if ahead else "[yellow]does not beat[/]"
+    return f"{line}, {verdict} the baseline's {_number(baseline)}"
+
+
 def print_outcome(console: Console, outcome: TrainOutcome) -> None:
+    console.print(headline_line(outcome), highlight=False)
     console.print(outcome_table(outcome))
     verdict = f"[green]{outcome.alias}[/]" if outcome.alias else "[red]rejected[/]"
     resumed = f", resumed after epoch {outcome.resumed_from_epoch}" if outcome.resumed_from_epoch else ""
@@ -38,8 +51,9 @@ def print_outcome(console: Console, outcome: TrainOutcome) -> None:
         f"{verdict} - {outcome.reason}"
     )
     console.print(
-        f"{outcome.model} v{outcome.version}  run {outcome.run_id}  {outcome.epochs} epochs{resumed}  "
-        f"train {outcome.train_seconds:.0f}s  total {outcome.total_seconds:.0f}s"
+        f"{outcome.epochs} epochs{resumed}, train {outcome.train_seconds:.0f} s, "
+        f"total {outcome.total_seconds:.0f} s; MLflow run {outcome.run_id}",
+        highlight=False,
     )
     if outcome.storage_uri:
         console.print(

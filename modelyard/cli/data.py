@@ -36,7 +36,7 @@ def prepare(
         return
     for manifest in manifests:
         rows = _rows(manifest.rows)
-        console.print(f"[green]ready[/] {manifest.name}: {rows}, digest {manifest.digest[:12]}")
+        console.print(f"[green]ready[/] {manifest.name} ({manifest.digest[:12]}): {rows}", highlight=False)
 
 
 @app.command("list")
@@ -69,3 +69,17 @@ def verify(
         console.print(f"[green]ok[/] {manifest.name}: {files} files match, digest {manifest.digest[:12]}")
     if not manifests:
         console.print("nothing prepared yet: run `yard data prepare`")
+
+
+@app.command()
+def image(
+    index: int = typer.Argument(..., min=0, help="Fashion-MNIST test image number (4 is a shirt)."),
+    file: Path = typer.Argument(..., dir_okay=False, help="Where to write the PNG."),
+) -> None:
+    """Write a Fashion-MNIST test image as PNG: a query for visual search (yard query, curl)."""
+    fashion = data.load("fashion-mnist")
+    file.write_bytes(fashion.test_png(index))
+    label = int(fashion.test_labels[index])
+    console.print(
+        f"wrote {file}: test image {index}, a {fashion.classes[label]} (label {label})", highlight=False
+    )

@@ -17,7 +17,7 @@ app = typer.Typer(
 @app.callback(invoke_without_command=True)
 def index(
     model: str = typer.Argument(..., help="visual-search or ranking"),
-    alias: str | None = typer.Option(None, "--alias", help="registry alias to index [default: champion]"),
+    alias: str | None = typer.Option(None, "--alias", help="registry alias to index (default: champion)"),
     version: int | None = typer.Option(None, "--version", min=1, help="registry version to index"),
     keep: int = typer.Option(3, "--keep", min=1, help="versions kept for rollback; older ones are deleted"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="index only the first N rows (smoke runs)"),

@@ -48,9 +48,19 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    log_format: logs.LogFormat = typer.Option(
+        "auto",
+        "--log-format",
+        envvar="MODELYARD_LOG_FORMAT",
+        help="auto: warnings only on a terminal (commands print their own progress), JSON lines "
+        "otherwise; json; text (time, level, event, key=value).",
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log INFO events, libraries' warnings and their progress bars."
+    ),
 ) -> None:
     """modelyard command line."""
-    logs.configure()
+    logs.configure(log_format=log_format, verbose=verbose, interactive=True)
 
 
 def main() -> None:

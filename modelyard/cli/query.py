@@ -13,14 +13,17 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelyard.cli.output import console, emit_json
+from modelyard.cli.output import console, emit_json, err_console
 from modelyard.errors import DataError, UsageError
 from modelyard.settings import get_settings
 
 app = typer.Typer(help="Query a served model through the gateway (yard serve must be running).")
 
 _JSON = typer.Option(False, "--json", help="Print the raw answer as JSON.")
-_URL = typer.Option(None, "--url", help="Gateway URL (default: the running stack's, from stack.json).")
+_GATEWAY = typer.Option(
+    None, "--gateway", help="Gateway URL (default: the running stack's, from stack.json)."
+)
+_URL = typer.Option(None, "--url", hidden=True, help="Deprecated name of --gateway.")
 
 
 # --- request bodies (KServe V1, the transformers' formats) ---------------------------------
@@ -60,36 +63,50 @@ def visual_search(
     point_id: int | None = typer.Option(None, "--id", min=0, help="Id of an indexed image: more like it."),
     k: int = typer.Option(10, "--k", min=1, max=100, help="How many neighbours."),
     label: int | None = typer.Option(None, "--label", min=0, max=9, help="Only hits of this class."),
+    gateway: str | None = _GATEWAY,
     url: str | None = _URL,
     as_json: bool = _JSON,
 ) -> None:
     """Nearest Fashion-MNIST items to an image (or to an indexed item)."""
     body = visual_search_body(image.read_bytes() if image else None, point_id, k, label)
-    _ask("visual-search", body, url, as_json)
+    _ask("visual-search", body, _gateway_url(gateway, url), as_json)
 
 
 @app.command()
 def moderation(
     text: str | None = typer.Option(None, "--text", help="Text to moderate."),
     file: Path | None = typer.Option(None, "--file", exists=True, dir_okay=False, help="A raw email (.eml)."),
+    gateway: str | None = _GATEWAY,
     url: str | None = _URL,
     as_json: bool = _JSON,
 ) -> None:
     """allow / review / block for a text or an email, with the scores behind it."""
     if (text is None) == (file is None):
         raise UsageError("give exactly one of --text or --file", hint='yard query moderation --text "hello"')
-    _ask("moderation", moderation_body(text if text is not None else _read_text(file)), url, as_json)
+    body = moderation_body(text if text is not None else _read_text(file))
+    _ask("moderation", body, _gateway_url(gateway, url), as_json)
 
 
 @app.command()
 def ranking(
     user: int = typer.Option(..., "--user", min=0, help="MovieLens user id (unknown ids: cold start)."),
     n: int = typer.Option(10, "--n", min=1, max=50, help="How many items."),
+    gateway: str | None = _GATEWAY,
     url: str | None = _URL,
     as_json: bool = _JSON,
 ) -> None:
     """Top-N movies for a user."""
-    _ask("ranking", ranking_body(user, n), url, as_json)
+    _ask("ranking", ranking_body(user, n), _gateway_url(gateway, url), as_json)
+
+
+def _gateway_url(gateway: str | None, url: str | None) -> str | None:
+    """``--gateway``, as ``yard rollout`` names it; ``--url`` still works, with a warning."""
+    if url is None:
+        return gateway
+    if gateway is not None:
+        raise UsageError("give --gateway only (--url is its old name)", hint="drop --url")
+    err_console.print("[yellow]warning:[/] --url is deprecated; use --gateway")
+    return url
 
 
 def _ask(model: str, body: dict[str, Any], url: str | None, as_json: bool) -> None:
@@ -123,7 +140,8 @@ def _read_text(path: Path) -> str:
 
 def render(answer) -> None:
     """Print one answer as a table titled with the model and version that produced it."""
-    title = f"{answer.model} v{answer.version} ({answer.latency_ms:.0f} ms)"
+    version = "?" if answer.version is None else answer.version
+    title = f"{answer.model} v{version} ({answer.latency_ms:.0f} ms)"
     renderer = _RENDERERS.get(answer.model)
     for prediction in answer.predictions:
         if renderer is None:
@@ -132,8 +150,16 @@ def render(answer) -> None:
             console.print(renderer(prediction, title))
 
 
+def _table(title: str, *columns: str, wrap: tuple[str, ...] = ()) -> Table:
+    """Columns hold ids and numbers whole (``no_wrap``); only those in ``wrap`` (prose) wrap."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, no_wrap=column not in wrap)
+    return table
+
+
 def _visual_search_table(prediction: list[dict[str, Any]], title: str) -> Table:
-    table = Table("#", "id", "class", "label", "score", "split", title=title, title_justify="left")
+    table = _table(title, "#", "id", "class", "label", "score", "split", wrap=("class",))
     for rank, hit in enumerate(prediction, 1):
         table.add_row(
             str(rank), str(hit["id"]), str(hit.get("class_name")), str(hit.get("label")),
@@ -144,7 +170,7 @@ def _visual_search_table(prediction: list[dict[str, Any]], title: str) -> Table:
 
 def _moderation_table(prediction: dict[str, Any], title: str) -> Table:
     colour = {"allow": "green", "review": "yellow", "block": "red"}.get(prediction["decision"], "white")
-    table = Table("decision", "reason", *prediction["scores"], title=title, title_justify="left")
+    table = _table(title, "decision", "reason", *prediction["scores"], wrap=("reason",))
     scores = [f"{value:.3f}" for value in prediction["scores"].values()]
     table.add_row(f"[{colour}]{prediction['decision']}[/]", prediction["reason"], *scores)
     return table
@@ -153,7 +179,7 @@ def _moderation_table(prediction: dict[str, Any], title: str) -> Table:
 def _ranking_table(prediction: dict[str, Any], title: str) -> Table:
     if prediction.get("cold_start"):
         title += "  [yellow]cold start: popular items[/]"
-    table = Table("#", "item", "title", "score", "genres", title=title, title_justify="left")
+    table = _table(title, "#", "item", "title", "score", "genres", wrap=("title", "genres"))
     for rank, item in enumerate(prediction["items"], 1):
         table.add_row(
             str(rank), str(item["item_id"]), item["title"], f"{item['score']:.4f}", ", ".join(item["genres"])

@@ -7,14 +7,16 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from modelyard.cli.output import console, emit_json
 from modelyard.errors import UsageError
 from modelyard.settings import get_settings
 
 if TYPE_CHECKING:
-    from modelyard.registry import AliasMove, Registry
+    from modelyard.registry import AliasMove, ModelSummary, Registry, ResolvedVersion
 
 app = typer.Typer(help="Model versions and their champion/challenger/previous aliases.", no_args_is_help=True)
 
@@ -28,11 +30,16 @@ def _registry() -> Registry:
     return Registry()
 
 
-def _metric_text(metrics: dict[str, float], headline: str | None) -> str:
+def headline_text(metrics: dict[str, float], headline: str | None, lines: int = 1) -> str:
+    """``name value (baseline b)``: the metric the version was gated on (else the first one),
+    against the baseline training logged beside it (``baseline_<name>``), on one or two lines."""
     if not metrics:
         return "-"
     name = headline if headline in metrics else sorted(metrics)[0]
-    return f"{name}={metrics[name]:.4g}"
+    baseline = metrics.get(f"baseline_{name}")
+    figures = f"{metrics[name]:.4f}" + (f" (baseline {baseline:.4f})" if baseline is not None else "")
+    separator = "\n" if lines > 1 else " "
+    return f"{name}{separator}{figures}"
 
 
 @app.command("list")
@@ -42,19 +49,24 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON i
     if as_json:
         emit_json([asdict(summary) for summary in summaries])
         return
-    table = Table(title="registered models")
-    for column in ("model", "versions", *ALIAS_COLUMNS, "champion metric"):
-        table.add_column(column)
-    for summary in summaries:
-        aliases = [f"v{summary.aliases[a]}" if a in summary.aliases else "-" for a in ALIAS_COLUMNS]
-        champion_metrics = summary.metrics.get("champion", {})
-        table.add_row(
-            summary.name,
-            f"{summary.version_count} (latest v{summary.latest_version})",
-            *aliases,
-            _metric_text(champion_metrics, summary.headline_metric),
-        )
-    console.print(table if summaries else "no model is registered yet")
+    console.print(models_table(summaries) if summaries else "no model is registered yet")
+
+
+def models_table(summaries: list[ModelSummary]) -> Table:
+    """One row per model; narrow enough for 80 columns without breaking a name or a number."""
+    headlines = [headline_text(s.metrics.get("champion", {}), s.headline_metric, lines=2) for s in summaries]
+    table = Table(title="registered models", title_justify="left")
+    table.add_column("model", no_wrap=True)
+    table.add_column("aliases", no_wrap=True)
+    # Wraps between words only: at least as wide as its longest word (a metric name).
+    longest = max((len(word) for text in headlines for word in text.split()), default=0)
+    table.add_column("champion metric (baseline)", min_width=longest)
+    for summary, headline in zip(summaries, headlines, strict=True):
+        aliases = [f"{a} v{summary.aliases[a]}" for a in ALIAS_COLUMNS if a in summary.aliases]
+        count = summary.version_count
+        versions = f"{count} version{'s' if count != 1 else ''}, latest v{summary.latest_version}"
+        table.add_row(f"{summary.name}\n[dim]{versions}[/]", "\n".join(aliases) or "-", headline)
+    return table
 
 
 @app.command()
@@ -67,22 +79,12 @@ def show(
     if as_json:
         emit_json([{**asdict(version), "uri": version.uri} for version in versions])
         return
-    table = Table(title=name)
-    for column in ("version", "aliases", "metrics", "lineage", "gate", "run"):
-        table.add_column(column, overflow="fold")
-    for version in versions:
-        table.add_row(
-            f"v{version.version}",
-            ", ".join(version.aliases),
-            "\n".join(f"{k}={v:.4g}" for k, v in sorted(version.metrics.items())),
-            _lineage_text(version.tags),
-            _gate_text(version.tags),
-            version.run_id[:12],
-        )
-    console.print(table)
+    console.print(versions_view(versions))
 
 
-def _lineage_text(tags: dict[str, str]) -> str:
+def versions_view(versions: list[ResolvedVersion]) -> Group:
+    """Each version as labelled lines (like ``kubectl describe``): metrics wrap between
+    ``name=value`` pairs, never inside one; ids and URIs stay whole."""
     from modelyard.registry.lineage import (
         DATASET_DIGEST_TAG,
         GIT_COMMIT_TAG,
@@ -90,15 +92,44 @@ def _lineage_text(tags: dict[str, str]) -> str:
         PACKAGE_VERSION_TAG,
     )
     from modelyard.registry.publish import STORAGE_URI_TAG
+    from modelyard.registry.registry import GATE_METRIC_TAG
 
-    commit = tags.get(GIT_COMMIT_TAG, "?")[:12]
-    dirty = " (dirty)" if tags.get(GIT_DIRTY_TAG) == "true" else ""
-    published = f"\npublished {tags[STORAGE_URI_TAG]}" if STORAGE_URI_TAG in tags else ""
-    return (
-        f"data {tags.get(DATASET_DIGEST_TAG, '?')}\n"
-        f"git {commit}{dirty}\n"
-        f"modelyard {tags.get(PACKAGE_VERSION_TAG, '?')}{published}"
-    )
+    parts = []
+    for version in versions:
+        headline = version.tags.get(GATE_METRIC_TAG)
+        own = {k: v for k, v in version.metrics.items() if not k.startswith("baseline_")}
+        baseline = {
+            k.removeprefix("baseline_"): v for k, v in version.metrics.items() if k.startswith("baseline_")
+        }
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        grid.add_row("metrics", _pairs(own, headline))
+        if baseline:
+            grid.add_row("baseline", _pairs(baseline, headline))
+        grid.add_row("gate", _gate_text(version.tags))
+        dirty = " (dirty)" if version.tags.get(GIT_DIRTY_TAG) == "true" else ""
+        grid.add_row(
+            "lineage",
+            f"data {version.tags.get(DATASET_DIGEST_TAG, '?')[:12]}  "
+            f"git {version.tags.get(GIT_COMMIT_TAG, '?')[:12]}{dirty}  "
+            f"modelyard {version.tags.get(PACKAGE_VERSION_TAG, '?')}",
+        )
+        grid.add_row("run", version.run_id)
+        if STORAGE_URI_TAG in version.tags:
+            grid.add_row("published", version.tags[STORAGE_URI_TAG])
+        aliases = f"  [green]{', '.join(version.aliases)}[/]" if version.aliases else ""
+        parts += [Text.from_markup(f"[bold]{version.name} v{version.version}[/]{aliases}"), grid, Text("")]
+    return Group(*parts)
+
+
+def _pairs(metrics: dict[str, float], headline: str | None) -> str:
+    """``name=value`` pairs, the headline first and bold; a line breaks only between pairs."""
+    names = sorted(metrics, key=lambda name: (name != headline, name))
+    pairs = [f"{name}={metrics[name]:.4g}" for name in names]
+    if names and names[0] == headline:
+        pairs[0] = f"[bold]{pairs[0]}[/]"
+    return "  ".join(pairs)
 
 
 def _gate_text(tags: dict[str, str]) -> str:
@@ -106,7 +137,7 @@ def _gate_text(tags: dict[str, str]) -> str:
 
     if GATE_DECISION_TAG not in tags:
         return "-"
-    rolled_back = "\nrolled back" if tags.get(ROLLED_BACK_TAG) == "true" else ""
+    rolled_back = " (rolled back)" if tags.get(ROLLED_BACK_TAG) == "true" else ""
     return f"{tags[GATE_DECISION_TAG]}: {tags.get(GATE_REASON_TAG, '')}{rolled_back}"
 
 
@@ -147,10 +178,10 @@ def rollback(name: str = typer.Argument(..., help="Registered model name.")) -> 
 @app.command()
 def publish(
     name: str = typer.Argument(..., help="Registered model name."),
-    version: int | None = typer.Option(None, "--version", min=1, help="Version number [default: champion]."),
+    version: int | None = typer.Option(None, "--version", min=1, help="Version number (default: champion)."),
     alias_name: str | None = typer.Option(None, "--alias", help="Publish the version behind this alias."),
     model_store: str | None = typer.Option(
-        None, "--model-store", help="Store URI [default: MODELYARD_MODEL_STORE_URI]."
+        None, "--model-store", help="Store URI (default: MODELYARD_MODEL_STORE_URI)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

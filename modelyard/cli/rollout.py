@@ -54,7 +54,7 @@ TARGET = typer.Option(
 )
 NAMESPACE = typer.Option("modelyard", "--namespace", "-n", help="k8s: namespace of the release.")
 RELEASE = typer.Option("modelyard", "--release", help="k8s: Helm release name of the chart.")
-GATEWAY = typer.Option(None, "--gateway", help="local: gateway URL [default: from stack.json].")
+GATEWAY = typer.Option(None, "--gateway", help="local: gateway URL (default: from stack.json).")
 MODEL_STORE = typer.Option(
     None,
     "--model-store",
@@ -135,8 +135,24 @@ def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:
 
 
 def _rollout_document(rollout: Rollout, commands: list[str]) -> dict[str, Any]:
-    document = rollout.model_dump(mode="json")
+    document = _numbered(rollout)
     return {"rollout": document, "kubectl": commands} if commands else document
+
+
+def _numbered(rollout: Rollout) -> dict[str, Any]:
+    """The rollout as JSON with its versions as numbers, as every ``--json`` of yard prints them
+    (the gateway's own documents keep them as strings)."""
+    document = rollout.model_dump(mode="json")
+    for role in ("stable", "canary", "previous", "base"):
+        if document.get(role):
+            document[role]["version"] = _number(document[role]["version"])
+    for entry in document["history"]:
+        entry["stable"], entry["canary"] = _number(entry["stable"]), _number(entry["canary"])
+    return document
+
+
+def _number(version: str | None) -> int | str | None:
+    return int(version) if version is not None and version.isdecimal() else version
 
 
 def _show_rollout(rollout: Rollout, as_json: bool, commands: list[str]) -> None:
@@ -265,7 +281,7 @@ def _progress(
     result: dict[str, Any] = {"passed": outcome.passed, "reason": outcome.reason}
     if outcome.passed:
         promoted, aliases, embeddings = rollouts.promote(rollout.model)
-        result |= {"rollout": promoted.model_dump(mode="json"), "aliases": aliases, "embeddings": embeddings}
+        result |= {"rollout": _numbered(promoted), "aliases": aliases, "embeddings": embeddings}
         out.print(f"[green]promoted[/] {rollout.model} v{promoted.stable.version}: {outcome.reason}")
     else:
         event(log, "rollout_auto_rollback", logging.WARNING, model=rollout.model, reason=outcome.reason)
@@ -369,7 +385,7 @@ def _status_report(backend: Any, model: str) -> dict[str, Any]:
         figures.append(
             {
                 "role": role,
-                "version": variant.version,
+                "version": _number(variant.version),
                 "url": variant.url,
                 "source": source,
                 "requests": totals.requests,
@@ -382,7 +398,7 @@ def _status_report(backend: Any, model: str) -> dict[str, Any]:
         )
     return {
         "model": model,
-        "rollout": rollout.model_dump(mode="json") if rollout else None,
+        "rollout": _numbered(rollout) if rollout else None,
         "variants": figures,
     }
 
@@ -404,7 +420,7 @@ def _print_status(report: dict[str, Any]) -> None:
         label = v["role"] + (" (shadow)" if v["source"] == "shadow" else "")
         table.add_row(
             label,
-            v["version"],
+            f"v{v['version']}",
             str(v["requests"]),
             str(v["errors"]),
             f"{v['error_rate']:.2%}",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.output import console, emit_json, err_console
-from modelyard.errors import NotFoundError
 from modelyard.settings import get_settings
 
 app = typer.Typer(help="Serve the champions locally behind one authenticated gateway.")
@@ -62,12 +62,16 @@ def serve(
 def stop() -> None:
     """Drain and stop the stack started here (gateway, transformers, then Triton)."""
     from serving.stack.control import is_running, stop_stack
-    from serving.stack.state import read_state
+    from serving.stack.state import read_state, unsupervised_children
 
     settings = get_settings()
-    if not is_running(read_state(settings)):
-        stop_stack(settings)  # children a killed supervisor left behind, if any
-        console.print("no stack is running (leftover processes, if any, are stopped)")
+    state = read_state(settings)
+    if not is_running(state):
+        left = unsupervised_children(state)
+        stop_stack(settings)  # stops what a killed supervisor left behind, marks the state stopped
+        console.print(
+            "no stack is running" + (f"; stopped what it left running: {', '.join(left)}" if left else "")
+        )
         return
     with err_console.status("draining and stopping the stack"):
         state = stop_stack(settings)
@@ -78,9 +82,9 @@ def stop() -> None:
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Each process: alive, ready, restarts, memory; the served versions."""
     from serving.stack.control import child_health, is_running, supervisor_rss_kib
-    from serving.stack.state import read_state
+    from serving.stack.state import read_live_state, require_running
 
-    state = read_state(get_settings())
+    state = read_live_state(get_settings())
     running = is_running(state)
     health = child_health(state) if running else []
     total_kib = supervisor_rss_kib(state) + sum(h.rss_kib for h in health)
@@ -95,22 +99,28 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         )
         return
     if not running:
-        raise NotFoundError(f"no stack is running (last state: {state.status})", hint="yard serve")
-    table = Table("process", "pid", "alive", "ready", "restarts", "RSS MiB", "url", title_justify="left")
-    table.title = f"stack {state.status}: {state.gateway_url}"
+        require_running(state)  # raises, saying why (stopped, or children left without supervisor)
+    console.print(processes_table(state.status, state.gateway_url, health))
+    console.print(f"total RSS (supervisor + every child's process group): {total_kib / 1024:.0f} MiB")
+    console.print(models_table(state))
+
+
+def processes_table(status: str, gateway_url: str, health: list) -> Table:
+    """One row per process, its URL under its name: 80 columns hold it without cutting a name."""
+    table = Table(title=f"stack {status}: {gateway_url}", title_justify="left")
+    table.add_column("process / url", no_wrap=True)
+    for column in ("pid", "alive", "ready", "restarts", "RSS MiB"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("pid", "RSS MiB") else "left")
     for h in health:
         table.add_row(
-            h.name,
+            f"{h.name}\n[dim]{h.url}[/]",
             str(h.pid),
             _mark(h.alive),
             _mark(h.ready),
             str(h.restarts),
             f"{h.rss_kib / 1024:.0f}",
-            h.url,
         )
-    console.print(table)
-    console.print(f"total RSS (supervisor + every child's process group): {total_kib / 1024:.0f} MiB")
-    _print_models(state)
+    return table
 
 
 def print_ready(state) -> None:
@@ -119,23 +129,28 @@ def print_ready(state) -> None:
     if not state.auth:
         console.print("[yellow]auth is OFF[/] (--no-auth): model routes need no key")
     else:
-        where = f"in {state.api_key_file}" if state.api_key_file else "the value of MODELYARD_API_KEY"
-        console.print(f"API key: {where} (send it as 'Authorization: Bearer <key>')")
-        admin = f"in {state.admin_key_file}" if state.admin_key_file else "the value of MODELYARD_ADMIN_KEY"
-        console.print(f"admin key (yard rollout, /admin, /metrics): {admin}")
-    _print_models(state)
-    console.print(f"logs: {state.logs_dir}")
+        where = state.api_key_file or "the value of MODELYARD_API_KEY"
+        console.print(f"API key: {where}", highlight=False)
+        console.print("  send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'")
+        admin = state.admin_key_file or "the value of MODELYARD_ADMIN_KEY"
+        console.print(f"admin key (yard rollout, /admin, /metrics): {admin}", highlight=False)
+    console.print(models_table(state))
+    console.print(f"logs: {state.logs_dir}", highlight=False)
 
 
-def _print_models(state) -> None:
-    table = Table("model", "version", "alias", "triton models", "transformer", title_justify="left")
+def models_table(state) -> Table:
+    """The served versions and the Triton models loaded for each (transformer URLs: serve status)."""
+    table = Table("model", "version", "alias", "Triton models (versions)", title_justify="left")
+    for column in table.columns[:3]:
+        column.no_wrap = True
     for model in state.models.values():
-        triton = ", ".join(f"{name}{versions}" for name, versions in model.triton_models.items())
-        transformers = "\n".join([model.upstream_url, *model.replica_urls])
-        table.add_row(model.name, str(model.version), model.alias, triton, transformers)
+        triton = "\n".join(
+            f"{name} {escape(str(versions))}" for name, versions in model.triton_models.items()
+        )
+        table.add_row(model.name, f"v{model.version}", model.alias, triton)
     for name, reason in state.skipped.items():
-        table.add_row(name, "-", "-", f"[yellow]not served[/]: {reason}", "-")
-    console.print(table)
+        table.add_row(name, "-", "-", f"[yellow]not served[/]: {reason}")
+    return table
 
 
 def _mark(flag: bool) -> str:

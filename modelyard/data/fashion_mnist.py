@@ -11,7 +11,7 @@ import numpy as np
 
 from modelyard.data.progress import progress
 from modelyard.data.spec import DatasetSpec
-from modelyard.errors import DataError
+from modelyard.errors import DataError, UsageError
 from modelyard.settings import Settings
 
 CLASSES = (
@@ -46,6 +46,26 @@ class FashionMNIST:
     test_labels: np.ndarray
     classes: tuple[str, ...]
     digest: str
+
+    def test_png(self, index: int) -> bytes:
+        """Test image ``index`` as PNG: what a client would upload to visual search."""
+        if not 0 <= index < len(self.test_images):
+            raise UsageError(
+                f"no test image {index}: there are {len(self.test_images)}",
+                hint=f"pick an index from 0 to {len(self.test_images) - 1}",
+            )
+        return png(self.test_images[index])
+
+
+def png(pixels: np.ndarray) -> bytes:
+    """A 28x28 uint8 array as PNG."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import Response
 
 from .incoming import Incoming
-from .limits import read_model_input
+from .limits import is_form_encoded, read_model_input
 from .metrics import GatewayMetrics
 from .middleware import RequestRecord
 from .proxy import UpstreamProxy
@@ -77,6 +77,8 @@ class ModelForwarder:
             if body != "none":
                 v2_infer = body == "json_or_binary"
                 content = await read_model_input(request.headers, request.body, self.max_body_bytes, v2_infer)
+                if is_form_encoded(request.headers):  # JSON that curl -d labelled as a form
+                    request = request.labelled_json()
             response = await self.proxy.forward(request, record, upstream, path, content)
         self.rollouts.after_response(choice, model, path, request.headers, content, response)
         return response

@@ -7,7 +7,7 @@ scope; everything after that is the same code for both.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
@@ -30,6 +30,10 @@ class Incoming:
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive) -> Incoming:
         return cls(scope["method"], scope_headers(scope), scope["query_string"], _body_chunks(receive))
+
+    def labelled_json(self) -> Incoming:
+        """The same request with ``content-type: application/json`` (its body was read as JSON)."""
+        return replace(self, headers={**self.headers, "content-type": "application/json"})
 
 
 def scope_headers(scope: Scope) -> dict[str, str]:

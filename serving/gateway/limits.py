@@ -3,6 +3,11 @@ tensors (400).
 
 Checked at the gateway so a client mistake is always a 4xx with a clear message, whatever
 the model server behind would have done with it. Bodies are forwarded byte for byte.
+
+A JSON body sent as form data is accepted: ``curl -d '{...}'`` (the way most API examples are
+written) labels its body ``application/x-www-form-urlencoded``. kserve 0.21 itself hands such a
+body to the model as raw bytes on V1 and answers 400 on V2; here it counts as JSON when it parses
+as JSON, and is forwarded labelled ``application/json`` (``is_form_encoded``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from serving.protocol.v2 import V2RequestError, check_infer_request, is_ascii_de
 from .errors import GatewayError
 
 BINARY_HEADER_LENGTH = "inference-header-content-length"
+FORM_ENCODED = "application/x-www-form-urlencoded"
 
 
 async def _read_limited_body(
@@ -60,14 +66,15 @@ async def read_model_input(
     tensors must add up (``serving.protocol.v2``).
     """
     binary_length = headers.get(BINARY_HEADER_LENGTH) if v2_infer else None
+    form_encoded = False
     if binary_length is None:
-        _require_json_content_type(headers.get("content-type"))
+        form_encoded = _require_json_content_type(headers.get("content-type"))
     body = await _read_limited_body(headers, chunks, max_bytes, limit_name)
     try:
         if binary_length is not None:
             check_infer_request(*parse_binary_request(body, binary_length))
             return body
-        parsed = _parsed_json(body)
+        parsed = _parsed_json(body, form_encoded)
         if v2_infer:
             check_infer_request(parsed, None)
     except V2RequestError as exc:
@@ -75,17 +82,34 @@ async def read_model_input(
     return body
 
 
-def _parsed_json(body: bytes) -> object:
+def _parsed_json(body: bytes, form_encoded: bool) -> object:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if form_encoded and body.lstrip()[:1] not in (b"{", b"["):
+            raise GatewayError(
+                415, f"content type {FORM_ENCODED!r} with form fields is not supported here; send a JSON body"
+            ) from None
         raise GatewayError(400, f"malformed JSON body: {exc}") from None
 
 
-def _require_json_content_type(content_type: str | None) -> None:
-    # No content type is read as JSON: tritonclient's JSON requests send none.
-    if content_type is None:
-        return
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise GatewayError(415, f"content type {media_type!r} is not supported here; send application/json")
+def is_form_encoded(headers: Mapping[str, str]) -> bool:
+    """True when the body came labelled as form data (and, once read, holds JSON)."""
+    return _media_type(headers.get("content-type")) == FORM_ENCODED
+
+
+def _require_json_content_type(content_type: str | None) -> bool:
+    """Refuse a body that is not JSON by its type; True when it came form-encoded (JSON if it parses).
+
+    No content type is read as JSON: tritonclient's JSON requests send none.
+    """
+    media_type = _media_type(content_type)
+    if media_type is None or media_type == "application/json" or media_type.endswith("+json"):
+        return False
+    if media_type == FORM_ENCODED:
+        return True
+    raise GatewayError(415, f"content type {media_type!r} is not supported here; send application/json")
+
+
+def _media_type(content_type: str | None) -> str | None:
+    return None if content_type is None else content_type.split(";", 1)[0].strip().lower()

@@ -23,7 +23,14 @@ from serving.stack.processes import (
     probe,
     rss_kib,
 )
-from serving.stack.state import StackState, read_state, serving_dir, state_path, write_state
+from serving.stack.state import (
+    StackState,
+    mark_stopped,
+    read_state,
+    serving_dir,
+    state_path,
+    supervisor_alive,
+)
 from serving.stack.supervisor import ServeOptions, refuse_if_running
 
 DETACH_EXTRA_S = 120.0
@@ -106,15 +113,12 @@ def stop_stack(settings: Settings, timeout_s: float = STOP_TIMEOUT_S) -> StackSt
     state = read_state(settings)
     orphans = [c.name for c in state.children.values() if c.pid and kill_group_if_same(c.pid, c.start_ticks)]
     if orphans or state.status != "stopped":
-        state.status = "stopped"
-        for child in state.children.values():
-            child.status = "stopped"
-        write_state(state_path(settings), state)
+        mark_stopped(settings, state)
     return state
 
 
 def is_running(state: StackState) -> bool:
-    return state.status != "stopped" and is_same_process(state.supervisor_pid, state.supervisor_start_ticks)
+    return state.status != "stopped" and supervisor_alive(state)
 
 
 def child_health(state: StackState) -> list[ChildHealth]:

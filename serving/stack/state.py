@@ -2,18 +2,25 @@
 
 Written by the supervisor on every change (atomically); read by ``yard serve status/stop``,
 ``yard query`` and ``yard rollout``. It never holds the API key, only where the key lives.
+A supervisor that dies without writing "stopped" (SIGKILL, a crash, a reboot) leaves a stale
+state: ``read_live_state`` holds it against the processes it names and repairs it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from modelyard.errors import NotFoundError
+from modelyard.errors import NotFoundError, UnavailableError
 from modelyard.fsutil import write_text_atomically
+from modelyard.logs import event
 from modelyard.settings import Settings
+from serving.stack.processes import is_same_process
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 STATE_FILE = "stack.json"
@@ -112,3 +119,50 @@ def read_state(settings: Settings) -> StackState:
             f"{path} is not a stack state of this modelyard version: {exc.error_count()} errors",
             hint=f"stop any stack still running, delete {path} and run yard serve",
         ) from exc
+
+
+def supervisor_alive(state: StackState) -> bool:
+    return is_same_process(state.supervisor_pid, state.supervisor_start_ticks)
+
+
+def unsupervised_children(state: StackState) -> list[str]:
+    """Children still running although their supervisor is gone (it was killed outright)."""
+    if supervisor_alive(state):
+        return []
+    return [c.name for c in state.children.values() if c.pid and is_same_process(c.pid, c.start_ticks)]
+
+
+def mark_stopped(settings: Settings, state: StackState) -> StackState:
+    """Write ``state`` as stopped, every child too."""
+    state.status = "stopped"
+    for child in state.children.values():
+        child.status = "stopped"
+    write_state(state_path(settings), state)
+    return state
+
+
+def read_live_state(settings: Settings) -> StackState:
+    """``read_state``, repaired when it is stale: a state not "stopped" whose supervisor and
+    children are all gone is written "stopped" (children still running are left to
+    ``yard serve stop``, which knows how to stop them)."""
+    state = read_state(settings)
+    if state.status == "stopped" or supervisor_alive(state) or unsupervised_children(state):
+        return state
+    event(log, "stack_state_repaired", was=state.status, supervisor_pid=state.supervisor_pid)
+    return mark_stopped(settings, state)
+
+
+def require_running(state: StackState) -> StackState:
+    """``state`` if its supervisor runs and it serves; else UnavailableError saying why, and the fix."""
+    orphans = unsupervised_children(state)
+    if orphans:
+        raise UnavailableError(
+            f"the stack's supervisor (pid {state.supervisor_pid}) is gone; "
+            f"{', '.join(orphans)} still run without it",
+            hint="stop them with yard serve stop, then start again: yard serve --detach",
+        )
+    if state.status == "stopped" or not supervisor_alive(state):
+        raise UnavailableError("no stack is running", hint="start one: yard serve --detach")
+    if state.status not in ("ready", "degraded"):
+        raise UnavailableError(f"the stack is {state.status}", hint="yard serve status shows each process")
+    return state

@@ -115,13 +115,16 @@ def test_deeply_nested_json_is_a_4xx(client: httpx.Client, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+    ("content_type", "body"),
+    [
+        ("text/plain", b'{"instances": ["x"]}'),
+        ("multipart/form-data; boundary=x", b'{"instances": ["x"]}'),
+        ("application/x-www-form-urlencoded", b"instances=x"),  # form fields; a JSON body would pass
+    ],
 )
-def test_wrong_content_type_is_415(client: httpx.Client, content_type: str) -> None:
+def test_wrong_content_type_is_415(client: httpx.Client, content_type: str, body: bytes) -> None:
     response = client.post(
-        "/v1/models/moderation:predict",
-        content=b'{"instances": ["x"]}',
-        headers={"content-type": content_type},
+        "/v1/models/moderation:predict", content=body, headers={"content-type": content_type}
     )
     assert response.status_code == 415
     check_error_body(response)

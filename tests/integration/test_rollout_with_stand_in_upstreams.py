@@ -250,7 +250,7 @@ def test_the_split_survives_a_gateway_restart(stack: Stack) -> None:
     stop(stack.gateway)
     stack.start_gateway()
     status = stack.status()
-    assert status["rollout"]["percent"] == 30 and status["rollout"]["canary"]["version"] == "2"
+    assert status["rollout"]["percent"] == 30 and status["rollout"]["canary"]["version"] == 2
     assert stack.yard("rollback", MODEL).returncode == 0
 
 
@@ -270,7 +270,7 @@ def test_auto_rolls_back_a_bad_candidate_and_says_why(stack: Stack, version: str
     status = stack.status()
     assert status["rollout"]["phase"] == "rolled_back" and status["rollout"]["canary"] is None
     assert failed_check in status["rollout"]["reason"]
-    assert status["rollout"]["stable"]["version"] == "1"
+    assert status["rollout"]["stable"]["version"] == 1
     logged = [json.loads(line) for line in stack.gateway_log.read_text().splitlines() if line.startswith("{")]
     changes = [e for e in logged if e.get("event") == "rollout_changed" and e.get("phase") == "rolled_back"]
     assert failed_check in changes[-1]["reason"]
@@ -306,4 +306,4 @@ def test_auto_promotes_a_healthy_candidate(stack: Stack) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)
     assert result["passed"] and result["aliases"]["champion"] == 2
-    assert result["rollout"]["phase"] == "promoted" and result["rollout"]["stable"]["version"] == "2"
+    assert result["rollout"]["phase"] == "promoted" and result["rollout"]["stable"]["version"] == 2

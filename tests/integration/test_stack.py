@@ -73,7 +73,7 @@ def test_visual_search_answers_with_its_version_and_honours_the_label_filter(ser
     answer = client.predict("visual-search", body)
     filtered = client.predict("visual-search", {**body, "filter": {"label": (label + 1) % 10}})
 
-    assert answer.version == str(state.models["visual-search"].version)
+    assert answer.version == state.models["visual-search"].version
     assert len(answer.predictions[0]) == 5
     assert {hit["label"] for hit in filtered.predictions[0]} == {(label + 1) % 10}
 
@@ -88,7 +88,7 @@ def test_moderation_tells_spam_from_ham(served_stack, client) -> None:
     spam_answer = client.predict("moderation", moderation_body(spam))
     ham_answer = client.predict("moderation", moderation_body(ham))
 
-    assert spam_answer.version == ham_answer.version == str(state.models["moderation"].version)
+    assert spam_answer.version == ham_answer.version == state.models["moderation"].version
     spam_scores, ham_scores = spam_answer.predictions[0]["scores"], ham_answer.predictions[0]["scores"]
     assert spam_scores.keys() == ham_scores.keys()
     assert ham_answer.predictions[0]["decision"] in ("allow", "review", "block")
@@ -101,7 +101,7 @@ def test_ranking_serves_a_known_user_and_cold_starts_an_unknown_one(served_stack
     known = client.predict("ranking", {"user_id": 42, "n": 7})
     unknown = client.predict("ranking", {"user_id": UNKNOWN_USER, "n": 7})
 
-    assert known.version == str(state.models["ranking"].version)
+    assert known.version == state.models["ranking"].version
     assert len(known.predictions[0]["items"]) == 7 and not known.predictions[0]["cold_start"]
     assert unknown.predictions[0]["cold_start"]
     scores = [item["score"] for item in known.predictions[0]["items"]]

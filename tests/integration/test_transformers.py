@@ -304,7 +304,7 @@ def test_visual_search_v2_image_tensor(stack: Stack) -> None:
     ("body", "message"),
     [
         ({"instances": [{"image_b64": "not base64!"}]}, "base64"),
-        ({"instances": [{"image_b64": base64.b64encode(b"GIF89a garbage").decode()}]}, "decoded"),
+        ({"instances": [{"image_b64": base64.b64encode(b"GIF89a garbage").decode()}]}, "not a PNG or JPEG"),
         ({"instances": [{"pixels": [[0] * 27] * 28}]}, "shape"),
         ({"instances": [{"id": 1}], "k": 0}, '"k"'),
         ({"instances": [{"id": 1}], "filter": {"label": {"near": 3}}}, "filter"),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from embeddings.errors import FilterError
 from embeddings.filters import parse_filter
@@ -156,6 +156,8 @@ def decode_image(data: bytes, where: str = "image", budget: PixelBudget | None =
         raise InvalidInput(f"{where} is {len(data)} bytes; at most {MAX_IMAGE_BYTES}")
     try:
         image = Image.open(io.BytesIO(data))  # reads the header only
+    except UnidentifiedImageError as error:  # its message is only the repr of our buffer
+        raise InvalidInput(f"{where} is not a PNG or JPEG image") from error
     except (*_DECODE_ERRORS, Image.DecompressionBombError) as error:
         raise InvalidInput(f"{where} could not be decoded as PNG or JPEG: {error}") from error
     with image:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -77,3 +78,28 @@ def test_unreachable_mlflow_stops_the_command_before_anything_moves(
     assert "unreachable" in result.exception.message and result.exception.hint
     view = httpx.get(f"{gateway_with_canary}/admin/rollouts/{MODEL}", headers=ADMIN).json()
     assert (view["rollout"]["percent"], view["rollout"]["canary"]["version"]) == (20, "2")
+
+
+def test_status_reads_only_the_gateway_and_gives_versions_as_numbers(
+    gateway_with_canary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``status`` keeps working with MLflow down; its JSON has one type for versions (int), as every
+    ``--json`` of yard (the gateway's own documents keep strings)."""
+    monkeypatch.setenv("MODELYARD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MODELYARD_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MODELYARD_ADMIN_KEY", ADMIN_KEY)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["status", MODEL, "--gateway", gateway_with_canary, "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [variant["version"] for variant in report["variants"]] == [1, 2]
+    rollout = report["rollout"]
+    assert (rollout["stable"]["version"], rollout["canary"]["version"], rollout["base"]["version"]) == (
+        1,
+        2,
+        1,
+    )
+    assert {(entry["stable"], entry["canary"]) for entry in rollout["history"]} == {(1, 2)}

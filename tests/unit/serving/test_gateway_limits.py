@@ -56,7 +56,7 @@ async def test_body_at_the_limit_is_accepted(gateway: GatewayFactory) -> None:
         assert (await client.post(PREDICT, content=body)).status_code == 200
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"])
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data; boundary=x", "image/png"])
 async def test_non_json_content_type_is_415(gateway: GatewayFactory, content_type: str) -> None:
     async with gateway() as client:
         response = await client.post(
@@ -75,6 +75,33 @@ async def test_json_with_charset_and_no_content_type_are_accepted(gateway: Gatew
         without = await client.post(PREDICT, content=body)
     assert (with_charset.status_code, without.status_code) == (200, 200)
     assert without.json()["seen_headers"]["content-type"] == "application/json"
+
+
+V2_BODY = b'{"inputs": [{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}]}'
+
+
+@pytest.mark.parametrize(("path", "body"), [(PREDICT, b'{"instances": [1]}'), (INFER, V2_BODY)])
+async def test_json_sent_as_a_form_is_accepted_and_forwarded_as_json(
+    gateway: GatewayFactory, path: str, body: bytes
+) -> None:
+    """``curl -d '{...}'`` labels its body application/x-www-form-urlencoded."""
+    async with gateway() as client:
+        response = await client.post(
+            path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+    assert response.status_code == 200
+    assert response.json()["seen_headers"]["content-type"] == "application/json"
+
+
+async def test_form_fields_are_415_and_a_broken_json_form_is_400(gateway: GatewayFactory) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    async with gateway() as client:
+        fields = await client.post(PREDICT, content=b"user_id=42&n=5", headers=form)
+        broken = await client.post(PREDICT, content=b'{"user_id": 42,}', headers=form)
+    assert fields.status_code == 415
+    assert "send a JSON body" in fields.json()["error"]
+    assert broken.status_code == 400
+    assert broken.json()["error"].startswith("malformed JSON body")
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b'{"instances": [1,]}', b"\xff\xfe"], ids=repr)

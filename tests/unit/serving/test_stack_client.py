@@ -55,6 +55,34 @@ def test_http_errors_carry_the_server_message_and_an_exit_code(
     assert error.hint
 
 
+def test_a_server_message_that_names_its_fix_gets_that_fix_and_no_generic_one() -> None:
+    response = httpx.Response(
+        503,
+        json={
+            "error": "no collection or alias 'ranking__v3' in /q (fix: index it first: yard index ranking)"
+        },
+    )
+    error = http_error("ranking", response)
+    assert error.message == "ranking: HTTP 503: no collection or alias 'ranking__v3' in /q"
+    assert error.hint == "index it first: yard index ranking"
+    assert type(error) is UnavailableError
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (
+            {"detail": [{"loc": ["body", "n"], "msg": "too big"}]},
+            '[{"loc": ["body", "n"], "msg": "too big"}]',
+        ),
+        ({"unexpected": 1}, '{"unexpected": 1}'),
+    ],
+)
+def test_a_structured_server_message_is_shown_as_json_not_a_python_repr(body: dict, shown: str) -> None:
+    error = http_error("ranking", httpx.Response(422, json=body))
+    assert error.message == f"ranking: HTTP 422: {shown}"
+
+
 def test_an_unexpected_status_is_still_an_error_with_a_hint() -> None:
     error = http_error("ranking", httpx.Response(500, text="boom"))
     assert isinstance(error, ModelyardError) and "HTTP 500: boom" in error.message and error.hint

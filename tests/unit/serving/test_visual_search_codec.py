@@ -95,7 +95,7 @@ def _gif() -> str:
         ({"instances": [{"id": True}]}, "integer"),
         ({"instances": [{"image_b64": "***"}]}, "base64"),
         ({"instances": [{"image_b64": _b64(b"")}]}, "empty"),
-        ({"instances": [{"image_b64": _b64(b"\x89PNG\r\n not really")}]}, "could not be decoded"),
+        ({"instances": [{"image_b64": _b64(b"\x89PNG\r\n not really")}]}, "not a PNG or JPEG image$"),
         ({"instances": [{"image_b64": _gif()}]}, "PNG or JPEG"),
         ({"instances": [{"image_b64": _huge_png()}]}, "pixels"),
         ({"instances": [{"image_b64": "A" * (6 * 1024 * 1024)}]}, "bytes"),
@@ -114,6 +114,12 @@ def _gif() -> str:
 def test_v1_rejects_with_a_message(body: dict, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_v1(body)
+
+
+def test_an_unreadable_image_is_named_without_a_python_repr() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_v1({"instances": [{"image_b64": _b64(b"not an image at all")}]})
+    assert " object at 0x" not in str(caught.value)
 
 
 def _v2(inputs: list[dict], parameters: dict | None = None) -> InferRequest:
@@ -154,7 +160,7 @@ def test_v2_encoded_images_and_ids() -> None:
         ),
         ([{"name": "image", "datatype": "FP32", "shape": [1, 27, 28], "data": [0.0] * 756}], None, "shape"),
         ([{"name": "image", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 10}], None, "shape"),
-        ([{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["not an image"]}], None, "decoded"),
+        ([{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["not an image"]}], None, "not a PNG"),
         ([{"name": "id", "datatype": "FP32", "shape": [1], "data": [1.0]}], None, "INT64"),
         ([{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}], {"k": 0}, "k"),
         ([{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}], {"filter": "{oops"}, "filter"),
