@@ -47,10 +47,10 @@ class Workload:
 
 
 def visual_search(state: VersionState, settings: Settings) -> Workload:
-    from modelyard.cli.query import visual_search_body
     from modelyard.data import load
     from modelyard.data.fashion_mnist import png
     from serving.transformer.models.visual_search import TRITON_MODEL
+    from yard.query import visual_search_body
 
     images = load("fashion-mnist", settings).test_images[:POOL]
     encoder = state.require_triton_model(TRITON_MODEL)
@@ -65,11 +65,11 @@ def visual_search(state: VersionState, settings: Settings) -> Workload:
 
 
 def moderation(state: VersionState, settings: Settings) -> Workload:
-    from modelyard.cli.query import moderation_body
     from modelyard.data import load
     from serving.transformer.codecs.moderation import MAX_TEXT_BYTES
     from serving.transformer.models.moderation import TRITON_MODEL
     from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
+    from yard.query import moderation_body
 
     emails = load("spamassassin", settings).frame
     servable = emails[emails["text"].map(lambda text: len(text.encode()) <= MAX_TEXT_BYTES)]

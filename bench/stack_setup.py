@@ -100,7 +100,8 @@ def ensure_champions(settings: Settings) -> list[str]:
 
 def _train_smoke(settings: Settings, names: list[str]) -> None:
     from training.cluster import ray_session
-    from training.runner import TrainOptions, train
+    from training.options import TrainOptions
+    from training.runner import train
 
     options = TrainOptions(workers=1, epochs=1, smoke=True, resume=False, show_progress=False)
     with ray_session(settings):

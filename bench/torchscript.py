@@ -1,7 +1,7 @@
 """A version's Triton models as TorchScript modules in this process: the serving benchmark's floor and
 the predictor of its plain-KServe baseline.
 
-Each module is called as the Triton python backend calls it (serving/triton/python_backend_model.py):
+Each module is called as the Triton python backend calls it (modelyard/artifact/python_backend_model.py):
 inputs in the signature's order, outputs named by the signature (the module returns one tensor, a
 tuple or a dict), cast to the signature's dtypes. So the floor and the baseline compute exactly what
 Triton computes, minus Triton.
@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from serving.stack.repository import MODEL_REPOSITORY, SOURCE_VERSION
+from modelyard.artifact.layout import MODEL_REPOSITORY, SOURCE_VERSION, TORCHSCRIPT_FILE
 from serving.transformer.version import VersionState
-from serving.triton.repository import TORCHSCRIPT_FILE
 
 
 class TorchScriptModels:

@@ -28,7 +28,7 @@ from rich.console import Console
 from bench.schema import add_bar_chart, add_ratio, add_table, new_result
 from bench.state import bench_settings, variant_settings
 from modelyard.settings import Settings
-from training.task import TaskData, TrainTask
+from training.base import TaskData, TrainTask
 from training.tasks import TASKS, get_task
 
 NAME = "training"
@@ -122,7 +122,8 @@ def ray_fit(
     task: TrainTask, data: TaskData, config: dict[str, Any], workers: int, settings: Settings
 ) -> Throughput:
     """``training.runner.fit`` as ``yard train`` runs it (no resume, no progress bars)."""
-    from training.runner import TrainOptions, fit
+    from training.options import TrainOptions
+    from training.runner import fit
 
     options = TrainOptions(workers=workers, epochs=config["epochs"], resume=False, show_progress=False)
     started = time.monotonic()
@@ -150,7 +151,8 @@ def measure_model(name: str, smoke: bool, settings: Settings) -> list[Throughput
 
 def default_config_run(name: str, settings: Settings) -> dict[str, Any]:
     """``yard train <name>`` with the default config on the full data: Ray fit, evaluation, export, MLflow."""
-    from training.runner import TrainOptions, train
+    from training.options import TrainOptions
+    from training.runner import train
 
     started = time.monotonic()
     outcome = train(name, TrainOptions(resume=False, show_progress=False), settings, Console(quiet=True))

@@ -17,21 +17,22 @@ import torch
 
 from embeddings.errors import EmbeddingsError
 from embeddings.records import PayloadSchema
+from modelyard.artifact.layout import PREPROCESSING_FILE, torchscript_path, version_root
 from modelyard.errors import DataError
+from modelyard.models import RANKING, VISUAL_SEARCH
 from modelyard.settings import Settings
 
 Batch = tuple[list[int], np.ndarray, list[dict[str, Any]]]
 
 
-def find_artifact(root: Path, pattern: str) -> Path:
-    """The one file matching ``pattern`` under a downloaded version (``model/...`` or flat)."""
-    found = sorted(root.glob(f"**/{pattern}"))
-    if not found:
+def find_artifact(path: Path) -> Path:
+    """``path`` of a downloaded version, or a DataError saying the version is incomplete."""
+    if not path.is_file():
         raise DataError(
-            f"{root} has no {pattern}",
+            f"{path} is missing",
             hint="the version's artifacts are incomplete: re-run its training and register it",
         )
-    return found[0]
+    return path
 
 
 class Source(ABC):
@@ -47,10 +48,11 @@ class Source(ABC):
     def __init__(
         self, artifacts: Path, settings: Settings, batch_size: int = 512, limit: int | None = None
     ) -> None:
-        encoder_path = find_artifact(artifacts, f"model_repository/{self.triton_model}/1/model.pt")
+        root = version_root(artifacts)
+        encoder_path = find_artifact(torchscript_path(root, self.triton_model))
         self.encoder = torch.jit.load(str(encoder_path), map_location="cpu").eval()
         self.preprocessing: dict[str, Any] = json.loads(
-            find_artifact(artifacts, "preprocessing.json").read_text(encoding="utf-8")
+            find_artifact(root / PREPROCESSING_FILE).read_text(encoding="utf-8")
         )
         self.settings = settings
         self.batch_size = batch_size
@@ -89,8 +91,8 @@ class Source(ABC):
 class VisualSearchSource(Source):
     """All 70k Fashion-MNIST images (train ids 0-59999, test 60000-69999), pixels in [0, 1]."""
 
-    model = "visual-search"
-    triton_model = "visual-search-encoder"
+    model = VISUAL_SEARCH.name
+    triton_model = VISUAL_SEARCH.encoder
     payload_indexes: ClassVar[dict[str, PayloadSchema]] = {"label": "integer", "split": "keyword"}
 
     def __init__(
@@ -128,8 +130,8 @@ class VisualSearchSource(Source):
 class RankingItemSource(Source):
     """Every MovieLens item, featurised as the item tower was trained (preprocessing.json)."""
 
-    model = "ranking"
-    triton_model = "ranking-item-tower"
+    model = RANKING.name
+    triton_model = RANKING.encoder
     payload_indexes: ClassVar[dict[str, PayloadSchema]] = {"year": "integer", "genres": "keyword"}
 
     def __init__(

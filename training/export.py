@@ -1,15 +1,6 @@
-"""Turning a trained model into the files a registered version carries.
-
-A version folder (logged as the MLflow artifact ``model``) holds everything serving needs and
-everything an auditor asks for::
-
-    model_repository/<triton model>/{config.pbtxt,1/...}   Triton models (TorchScript)
-    preprocessing.json   how serving turns a request into the model's input tensors
-    signature.json       each Triton model's input/output tensors
-    config.json          training config + task meta + run facts
-    eval/report.json     metrics, baseline, per-epoch history, curves
-    eval/<plot>.png      the task's plot
-    <artifact>.json      task artifacts (e.g. thresholds.json)
+"""Turning a trained model into the files a registered version carries (the layout is
+``modelyard.artifact.layout``): Triton models (TorchScript), preprocessing, signature, the
+training config, the evaluation report and the task's own artifacts (e.g. thresholds.json).
 """
 
 from __future__ import annotations
@@ -22,13 +13,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from modelyard.artifact.layout import (
+    MODEL_REPOSITORY,
+    PREPROCESSING_FILE,
+    REPORT_FILE,
+    SIGNATURE_FILE,
+    TRAINING_CONFIG_FILE,
+)
+from modelyard.artifact.model_repository import write_model_repository
 from modelyard.errors import ModelyardError
-from serving.triton.repository import write_model_repository
-from training.task import ExportedModel
-
-MODEL_REPOSITORY = "model_repository"
-PLOT_FILE = "eval/report.png"
-REPORT_FILE = "eval/report.json"
+from training.base import ExportedModel
 
 
 class ExportError(ModelyardError):
@@ -83,9 +77,9 @@ def write_version(
         }
         for model in exported
     }
-    _write_json(out / "signature.json", signature)
-    _write_json(out / "preprocessing.json", preprocessing)
-    _write_json(out / "config.json", config)
+    _write_json(out / SIGNATURE_FILE, signature)
+    _write_json(out / PREPROCESSING_FILE, preprocessing)
+    _write_json(out / TRAINING_CONFIG_FILE, config)
     _write_json(out / REPORT_FILE, report)
     for stem, payload in artifacts.items():
         _write_json(out / f"{stem}.json", payload)

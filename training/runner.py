@@ -13,23 +13,24 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
-from torch import nn
 
+from modelyard.artifact.layout import PLOT_FILE
 from modelyard.errors import ModelyardError, UsageError
 from modelyard.logs import event
 from modelyard.settings import Settings
+from training.base import TaskData, TrainTask
 from training.cluster import cuda_available
-from training.export import PLOT_FILE, write_version
+from training.export import write_version
 from training.loop import load_model_weights, train_loop_per_worker
+from training.options import TrainedModel, TrainOptions
 from training.progress import epoch_progress
-from training.task import TaskData, TrainTask
 from training.tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -40,48 +41,6 @@ CHECKPOINTS_KEPT = 2
 
 class TrainingFailed(ModelyardError):
     """A Ray Train worker raised; the last checkpoint is kept for a resume."""
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """What the command line can change about a training job (the task's config holds the rest)."""
-
-    workers: int = 2
-    gpu: bool = False
-    epochs: int | None = None
-    batch_size: int | None = None
-    smoke: bool = False
-    resume: bool = True
-    tolerance: float = 0.0
-    address: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    """Config values replacing the task's defaults (e.g. the best trial of ``yard tune``)."""
-    show_progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("workers", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UsageError(
-                    f"--{name.replace('_', '-')} is {value}",
-                    hint=f"give --{name.replace('_', '-')} 1 or more",
-                )
-        if self.tolerance < 0:
-            raise UsageError(
-                f"--tolerance is {self.tolerance}", hint="give a tolerance >= 0 (0 = must not be worse)"
-            )
-
-
-@dataclass
-class TrainedModel:
-    """What ``fit`` hands back to the driver."""
-
-    model: nn.Module
-    config: dict[str, Any]
-    history: list[dict[str, float]]
-    ray_run: str
-    resumed_from_epoch: int
-    seconds: float
 
 
 @dataclass

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from modelyard.errors import UsageError
+from training.base import TrainTask
 from training.moderation.task import ModerationTask
 from training.ranking.task import RankingTask
-from training.task import TrainTask
 from training.visual_search.task import VisualSearchTask
 
 TASKS: dict[str, type[TrainTask]] = {

@@ -17,9 +17,10 @@ from rich.console import Console
 
 from modelyard.errors import UsageError
 from modelyard.settings import Settings
+from training.base import TrainTask
 from training.loop import train_loop_per_worker
-from training.runner import TrainOptions, ray_storage, resolve_config, to_ray_dataset, worker_share
-from training.task import TrainTask
+from training.options import TrainOptions
+from training.runner import ray_storage, resolve_config, to_ray_dataset, worker_share
 from training.tasks import get_task
 
 OBJECTIVE = "val_loss"

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from modelyard.artifact.layout import MLFLOW_ARTIFACT_PATH
 from modelyard.errors import NotFoundError
 from modelyard.registry import GateDecision, Registry, ResolvedVersion
 from modelyard.settings import Settings
-from training.task import Evaluation, TaskData, TrainTask
+from training.base import Evaluation, TaskData, TrainTask
+from training.options import TrainedModel, TrainOptions
 
-if TYPE_CHECKING:
-    from training.runner import TrainedModel, TrainOptions
-
-VERSION_ARTIFACT_PATH = "model"
 RAY_RUN_TAG = "modelyard.ray_run"
 SMOKE_TAG = "modelyard.smoke"
 
@@ -53,11 +51,11 @@ def version_and_gate(
         mlflow.log_metrics(evaluation.metrics)
         mlflow.log_metrics({f"baseline_{name}": value for name, value in baseline.items()})
         mlflow.log_metric("train_seconds", trained.seconds)
-        mlflow.log_artifacts(str(version_dir), artifact_path=VERSION_ARTIFACT_PATH)
+        mlflow.log_artifacts(str(version_dir), artifact_path=MLFLOW_ARTIFACT_PATH)
         run_id = run.info.run_id
     version = registry.register(
         run_id,
-        VERSION_ARTIFACT_PATH,
+        MLFLOW_ARTIFACT_PATH,
         task.name,
         tags=tags,
         description=_description(task, evaluation, baseline),

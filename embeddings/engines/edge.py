@@ -22,7 +22,7 @@ import qdrant_edge as edge
 from embeddings.errors import CollectionNotFoundError, EmbeddingsError, StoreUnavailableError
 from embeddings.filters import Condition, Match, MatchAny, Range
 from embeddings.records import INT8_QUANTILE, IndexSpec, PayloadSchema, SearchHit
-from modelyard.fsutil import write_text_atomically
+from modelyard.fsutil import write_json_atomically
 
 _DISTANCES = {"cosine": edge.Distance.Cosine, "dot": edge.Distance.Dot, "euclid": edge.Distance.Euclid}
 _SCHEMAS = {
@@ -36,10 +36,6 @@ _METADATA = "metadata.json"
 _SHARD = "shard"
 _engines: dict[Path, EdgeEngine] = {}
 _engines_lock = threading.Lock()
-
-
-def write_json_atomically(path: Path, value: Any) -> None:
-    write_text_atomically(path, json.dumps(value, indent=1, sort_keys=True))
 
 
 def to_filter(conditions: Sequence[Condition], exclude_ids: Sequence[int]) -> edge.Filter | None:
@@ -123,7 +119,7 @@ class EdgeEngine:
             folder.mkdir(parents=True, exist_ok=False)
             self._shards[name] = edge.EdgeShard.create(str(folder / _SHARD), config)
             # metadata last: a folder without it is not a collection (a crash mid-create leaves none)
-            write_json_atomically(folder / _METADATA, metadata)
+            write_json_atomically(folder / _METADATA, metadata, indent=1)
 
     def drop(self, name: str) -> None:
         with self._lock:
@@ -148,7 +144,7 @@ class EdgeEngine:
 
     def update_metadata(self, name: str, updates: dict[str, Any]) -> None:
         with self._lock:
-            write_json_atomically(self.root / name / _METADATA, {**self.metadata(name), **updates})
+            write_json_atomically(self.root / name / _METADATA, {**self.metadata(name), **updates}, indent=1)
 
     def create_payload_index(self, name: str, field: str, schema: PayloadSchema) -> None:
         self._shard(name).update(edge.UpdateOperation.create_field_index(field, _SCHEMAS[schema]))
@@ -214,7 +210,7 @@ class EdgeEngine:
             if not (self.root / name / _METADATA).is_file():
                 raise CollectionNotFoundError(f"no collection {name!r} in {self.location}")
             updated = {**self._aliases, alias: name}
-            write_json_atomically(self.root / _ALIASES, updated)
+            write_json_atomically(self.root / _ALIASES, updated, indent=1)
             self._aliases = updated
 
     def close(self) -> None:

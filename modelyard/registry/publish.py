@@ -2,7 +2,7 @@
 
 KServe cannot resolve MLflow URIs, so an InferenceService predictor's ``storageUri`` names a
 plain folder, ``<store>/<model>/<version>/``, that is a Triton repository root. It is assembled
-exactly like the local stack's repository (``serving.stack.repository``): the Triton model
+exactly like the local stack's repository (``modelyard.artifact.model_repository``): the Triton model
 version is the MLflow version, because the transformer asks Triton for that version.
 Uploads go through MLflow's artifact repositories, so s3 honours ``MLFLOW_S3_ENDPOINT_URL``
 (MinIO) and ``AWS_*`` like MLflow's own artifacts do.
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from modelyard.artifact.layout import VersionArtifacts, list_models
+from modelyard.artifact.model_repository import assemble
+from modelyard.artifact.triton_config import write_config_variant
 from modelyard.errors import DataError, UnavailableError, UsageError
 from modelyard.logs import event
-from modelyard.rollout.kserve import storage_uri
 from modelyard.settings import Settings
-from serving.stack.repository import VersionArtifacts, assemble
-from serving.triton.repository import list_models, write_config_variant
 
 if TYPE_CHECKING:
     from mlflow.store.artifact.artifact_repo import ArtifactRepository
@@ -50,6 +50,11 @@ _CLIENT_ERRORS = {
     "google.api_core.exceptions": ("GoogleAPIError",),
 }
 """The store clients' own failures (neither subclasses OSError), for those installed."""
+
+
+def storage_uri(model_store: str, model: str, version: int) -> str:
+    """``s3://bucket/<model>/<version>``: where the chart and training put a version's repository."""
+    return f"{model_store.rstrip('/')}/{model}/{version}"
 
 
 def check_store(store: str) -> str:

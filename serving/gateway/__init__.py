@@ -1,7 +1,6 @@
-"""The gateway: one authenticated HTTP entry point that routes to each model's upstreams."""
+"""The gateway: one authenticated HTTP entry point that routes to each model's upstreams.
 
-from .app import create_app
-from .config import GatewayConfig, Upstream, build_config, parse_route
-from .server import serve
-
-__all__ = ["GatewayConfig", "Upstream", "build_config", "create_app", "parse_route", "serve"]
+``app`` builds the FastAPI app (``create_app``), ``config`` its routes and keys, ``server`` runs
+it; ``rollout/`` is its in-process rollout layer (canary split, shadow mirror, admin API).
+Nothing is imported here, so the rollout driver can read ``rollout.state`` without the web app.
+"""

@@ -26,6 +26,8 @@ from .incoming import Incoming
 from .metrics import GatewayMetrics, serving_metrics_port
 from .middleware import RequestRecordMiddleware, request_record
 from .proxy import UpstreamProxy
+from .rollout.admin import admin_router
+from .rollout.table import GatewayRollouts
 from .routing import RouteTable
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,6 @@ def create_app(config: GatewayConfig) -> GatewayApp:
     routes = RouteTable(config.routes)
     metrics = GatewayMetrics()
     proxy = UpstreamProxy(config.upstream_timeout_s)
-    from serving.rollout import GatewayRollouts  # here: serving.rollout imports this package
 
     rollouts = GatewayRollouts(
         routes,
@@ -111,7 +112,7 @@ def create_app(config: GatewayConfig) -> GatewayApp:
     app.include_router(_model_router(routes, forwarder), dependencies=auth_dependencies(check_key))
     admin = auth_dependencies(check_admin_key)
     app.include_router(_metrics_router(metrics), dependencies=admin)
-    app.include_router(rollouts.admin_router(_ADMIN_ERRORS), dependencies=admin)
+    app.include_router(admin_router(rollouts, _ADMIN_ERRORS), dependencies=admin)
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
     app.fast_path = FastPath(forwarder, check_key, metrics, debug=app.debug)
     return app

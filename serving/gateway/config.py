@@ -66,7 +66,7 @@ class GatewayConfig(BaseModel):
     upstream_timeout_s: float = Field(30.0, gt=0)
     drain_timeout_s: float = Field(20.0, gt=0)
     rollouts_file: Path | None = None
-    """Where canary/shadow splits are kept across restarts (serving.rollout); None: memory only."""
+    """Where canary/shadow splits are kept across restarts (serving.gateway.rollout); None: memory only."""
     rollouts_readonly: bool = False
     """Follow ``rollouts_file`` written by someone else (Kubernetes: the mounted rollouts
     ConfigMap, written by ``yard rollout --target k8s``); the admin API then refuses changes."""

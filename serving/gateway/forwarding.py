@@ -4,7 +4,7 @@ model routes and the fast path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from fastapi import Response
 
@@ -13,9 +13,7 @@ from .limits import is_form_encoded, read_model_input
 from .metrics import GatewayMetrics
 from .middleware import RequestRecord
 from .proxy import UpstreamProxy
-
-if TYPE_CHECKING:
-    from serving.rollout import GatewayRollouts
+from .rollout.table import GatewayRollouts
 
 BodyRule = Literal["none", "json", "json_or_binary"]
 """What a route reads: no body, a JSON body, or a V2 inference request (JSON, or a JSON header and

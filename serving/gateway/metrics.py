@@ -12,8 +12,18 @@ from modelyard.logs import event
 
 log = logging.getLogger(__name__)
 
-# Inference on CPU ranges from ~1 ms (ranking) to seconds (a cold image batch).
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+REQUESTS = "modelyard_gateway_requests_total"
+ERRORS = "modelyard_gateway_errors_total"
+LATENCY = "modelyard_gateway_request_duration_seconds"
+SERVER_ERRORS = ("upstream_error", "upstream_unavailable")
+"""Error kinds that count against a variant (4xx are the caller's)."""
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Inference on CPU ranges from ~1 ms (ranking) to seconds (a cold image batch)."""
+
+
+def family(name: str) -> str:
+    """The name prometheus_client wants for a counter exported as ``name`` (it adds ``_total``)."""
+    return name.removesuffix("_total")
 
 
 class GatewayMetrics:
@@ -26,23 +36,23 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "modelyard_gateway_requests_total",
+            family(REQUESTS),
             "Requests answered, by model, version and HTTP status.",
             ["model", "version", "code"],
             registry=self.registry,
         )
         self.errors = Counter(
-            "modelyard_gateway_errors_total",
+            family(ERRORS),
             "Requests that failed: client_error (4xx), upstream_error (upstream 5xx), "
             "upstream_unavailable (unreachable or timed out).",
             ["model", "version", "kind"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "modelyard_gateway_request_duration_seconds",
+            LATENCY,
             "Time from request received to response sent by the gateway.",
             ["model", "version"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.in_flight = Gauge(

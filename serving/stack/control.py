@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from modelyard.errors import UnavailableError
 from modelyard.settings import Settings
+from serving.stack.candidates import stop_all_candidates
 from serving.stack.processes import (
     group_members,
     is_same_process,
@@ -25,11 +26,11 @@ from serving.stack.processes import (
 )
 from serving.stack.state import (
     StackState,
+    is_running,
     mark_stopped,
     read_state,
     serving_dir,
     state_path,
-    supervisor_alive,
 )
 from serving.stack.supervisor import ServeOptions, refuse_if_running
 
@@ -107,18 +108,12 @@ def stop_stack(settings: Settings, timeout_s: float = STOP_TIMEOUT_S) -> StackSt
         if is_running(read_state(settings)):
             os.kill(pid, signal.SIGKILL)
     # Candidate transformers started by `yard rollout` live outside the supervisor's children.
-    from serving.rollout.candidates import stop_all_candidates
-
     stop_all_candidates(settings)
     state = read_state(settings)
     orphans = [c.name for c in state.children.values() if c.pid and kill_group_if_same(c.pid, c.start_ticks)]
     if orphans or state.status != "stopped":
         mark_stopped(settings, state)
     return state
-
-
-def is_running(state: StackState) -> bool:
-    return state.status != "stopped" and supervisor_alive(state)
 
 
 def child_health(state: StackState) -> list[ChildHealth]:

@@ -14,20 +14,21 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelyard.artifact.layout import VersionArtifacts, check_artifacts
+from modelyard.artifact.model_repository import assemble
 from modelyard.errors import DataError, NotFoundError, UsageError
 from modelyard.keys import new_key_file
 from modelyard.logs import event
+from modelyard.models import MODEL_NAMES
 from modelyard.net import client_host
 from modelyard.registry import Registry, ResolvedVersion
 from modelyard.settings import Settings
 from serving.stack.ports import plan_ports
 from serving.stack.processes import ChildSpec
-from serving.stack.repository import VersionArtifacts, assemble, check_artifacts
 from serving.stack.state import serving_dir, triton_key_path
 
 log = logging.getLogger(__name__)
 
-SERVED_MODELS = ("visual-search", "moderation", "ranking")
 SERVED_ALIAS = "champion"
 TRITON = "triton"
 GATEWAY = "gateway"
@@ -80,10 +81,10 @@ class StackPlan:
 def choose_models(requested: list[str] | None) -> list[str]:
     """The models to serve: all three by default; an unknown name is a usage error."""
     if not requested:
-        return list(SERVED_MODELS)
-    unknown = [name for name in requested if name not in SERVED_MODELS]
+        return list(MODEL_NAMES)
+    unknown = [name for name in requested if name not in MODEL_NAMES]
     if unknown:
-        raise UsageError(f"unknown model(s) {unknown}", hint=f"choose from {', '.join(SERVED_MODELS)}")
+        raise UsageError(f"unknown model(s) {unknown}", hint=f"choose from {', '.join(MODEL_NAMES)}")
     return list(dict.fromkeys(requested))
 
 
@@ -203,8 +204,8 @@ def _triton_spec(
     logs: Path,
 ) -> ChildSpec:
     """The real ``tritonserver`` binary, run directly so its pid is the one we supervise."""
+    from modelyard.artifact.triton_config import configure_instances, instance_kind_for_device
     from serving.triton.installation import find_installation, prepare_backend_directory, server_environment
-    from serving.triton.repository import configure_instances, instance_kind_for_device
     from serving.triton.server import build_command
 
     restricted_key = new_key_file(triton_key_path(settings)).get_secret_value()
@@ -275,7 +276,7 @@ def _transformer_spec(
 def _gateway_spec(
     settings: Settings, plan: StackPlan, port: int, env: dict[str, str], logs: Path, auth: bool
 ) -> ChildSpec:
-    """The gateway child. Rollout candidates (``serving.rollout.candidates``) start later on fresh
+    """The gateway child. Rollout candidates (``serving.stack.candidates``) start later on fresh
     ports of this host, so the gateway may route to any port of it (``--allow-upstream``)."""
     from serving.gateway.config import auth_off_refusal
 

@@ -22,6 +22,8 @@ _PROC = Path("/proc")
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 _PROBE_TIMEOUT_S = 1.0
 _LOG_TAIL_LINES = 12
+_KILLED_GONE_S = 2.0
+"""How long a stop waits for a SIGKILLed group to leave the process table."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ class Child:
             self.process.wait(max(0.0, deadline - time.monotonic()))
         self.signal_group(signal.SIGKILL)  # also the leftovers of a child that did exit
         self.process.wait()
+        # SIGKILL is delivered asynchronously: the grandchildren may linger (holding ports) briefly.
+        gone_by = time.monotonic() + _KILLED_GONE_S
+        while group_members(self.process.pid) and time.monotonic() < gone_by:
+            time.sleep(0.02)
 
     def log_tail(self) -> str:
         return log_tail(self.spec.log_path)

@@ -125,6 +125,11 @@ def supervisor_alive(state: StackState) -> bool:
     return is_same_process(state.supervisor_pid, state.supervisor_start_ticks)
 
 
+def is_running(state: StackState) -> bool:
+    """The stack is up: not marked stopped, and its supervisor process is the one recorded."""
+    return state.status != "stopped" and supervisor_alive(state)
+
+
 def unsupervised_children(state: StackState) -> list[str]:
     """Children still running although their supervisor is gone (it was killed outright)."""
     if supervisor_alive(state):

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelyard.artifact.layout import (
+    PREPROCESSING_FILE,
+    REQUIRED_FILES,
+    SIGNATURE_FILE,
+    THRESHOLDS_FILE,
+    version_root,
+)
 from modelyard.errors import DataError, UsageError
 from modelyard.logs import event
 from modelyard.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_SUBDIR = "model"
 """Registered versions keep their files under the MLflow artifact path ``model/``."""
-REQUIRED_FILES = ("preprocessing.json", "signature.json")
 CACHE_COMPLETE = ".complete"
 
 
@@ -60,22 +65,20 @@ class VersionState:
 
 def read_version_state(model: str, version: int, artifact_dir: Path) -> VersionState:
     """Read a version folder (the registered ``model/`` folder, or its parent)."""
-    root = Path(artifact_dir).expanduser().resolve()
-    if (root / ARTIFACT_SUBDIR / REQUIRED_FILES[0]).is_file():
-        root = root / ARTIFACT_SUBDIR
+    root = version_root(Path(artifact_dir).expanduser().resolve())
     missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
     if missing:
         raise DataError(
             f"{root} has no {', '.join(missing)}: not a {model} version folder",
             hint="pass the folder a training run exported (it holds preprocessing.json and signature.json)",
         )
-    thresholds = root / "thresholds.json"
+    thresholds = root / THRESHOLDS_FILE
     return VersionState(
         model=model,
         version=version,
         artifact_dir=root,
-        preprocessing=_read_json(root / "preprocessing.json"),
-        signature=_read_json(root / "signature.json"),
+        preprocessing=_read_json(root / PREPROCESSING_FILE),
+        signature=_read_json(root / SIGNATURE_FILE),
         thresholds=_read_json(thresholds) if thresholds.is_file() else None,
     )
 

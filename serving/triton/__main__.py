@@ -12,9 +12,10 @@ import signal
 import sys
 from pathlib import Path
 
+from modelyard.artifact.layout import list_models
+from modelyard.artifact.triton_config import INSTANCE_KINDS, configure_instances
 from modelyard.errors import ModelyardError
 from modelyard.logs import configure as configure_logging
-from serving.triton.repository import INSTANCE_KINDS, configure_instances, list_models
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from modelyard.artifact.layout import list_models
+from modelyard.artifact.triton_config import configure_instances, instance_kind_for_device
 from modelyard.errors import DataError, NotFoundError, UnavailableError, UsageError
 from modelyard.logs import event
 from modelyard.net import client_host, is_port_free
@@ -33,7 +35,6 @@ from serving.triton.installation import (
     prepare_backend_directory,
     server_environment,
 )
-from serving.triton.repository import configure_instances, instance_kind_for_device, list_models
 
 log = logging.getLogger(__name__)
 

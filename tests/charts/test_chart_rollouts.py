@@ -6,9 +6,9 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from modelyard.rollout import kserve
-from modelyard.rollout.kube import ChartRelease
-from modelyard.rollout.state import RolloutsFile
+from rollout import kserve
+from rollout.kube import ChartRelease
+from serving.gateway.rollout.state import RolloutsFile
 from tests.charts.conftest import NAMESPACE, RELEASE
 
 CHART = ChartRelease(NAMESPACE, RELEASE)

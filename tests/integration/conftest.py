@@ -121,7 +121,8 @@ def smoke_trained(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> 
 
     from modelyard.settings import Settings
     from training.cluster import ray_session
-    from training.runner import TrainOptions, train
+    from training.options import TrainOptions
+    from training.runner import train
 
     installed = Settings()
     settings = Settings(
@@ -150,8 +151,8 @@ def served_stack(smoke_trained: tuple) -> Iterator[tuple]:
     the supervisor runs as its own process (Triton, three transformers, the gateway) on free ports.
     Stopped at the end of the session.
     """
-    from serving.stack.control import is_running, start_detached, stop_stack
-    from serving.stack.state import read_state
+    from serving.stack.control import start_detached, stop_stack
+    from serving.stack.state import is_running, read_state
     from serving.stack.supervisor import ServeOptions
 
     settings, trained_untrained = smoke_trained

@@ -17,11 +17,11 @@ import httpx
 import mlflow
 import pytest
 
+from modelyard.artifact.model_repository import served_versions
 from modelyard.registry import Registry
-from modelyard.rollout.admin_client import GatewayAdmin
-from serving.rollout.candidates import CANDIDATES_FILE
+from rollout.admin_client import GatewayAdmin
+from serving.stack.candidates import CANDIDATES_FILE
 from serving.stack.client import read_admin_key
-from serving.stack.repository import served_versions
 from serving.stack.state import read_state, serving_dir
 from tests.integration.faults import key_header, load_in_background, moderation_request, require_served
 from tests.integration.test_rollout_stack import yard

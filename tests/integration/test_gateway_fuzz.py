@@ -18,7 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from serving.gateway import Upstream, create_app
+from serving.gateway.app import create_app
+from serving.gateway.config import Upstream
 from tests import mutations
 from tests.loopback import serving_in_thread
 from tests.unit.serving.echo_upstream import running_echo_upstream

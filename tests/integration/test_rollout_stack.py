@@ -74,7 +74,8 @@ def user_request(model: str, index: int) -> Request:
 
 def test_canary_of_a_real_second_version_then_rollback(served_stack) -> None:
     from training.cluster import ray_session
-    from training.runner import TrainOptions, train
+    from training.options import TrainOptions
+    from training.runner import train
 
     settings, state, untrained = served_stack
     if MODEL in untrained:
@@ -113,7 +114,8 @@ def test_visual_search_canary_promote_and_rollback_move_the_qdrant_alias_with_ze
     the registry and Qdrant aliases, rollback moves both back and retires the candidate's process.
     Four users query all along: not one request fails."""
     from training.cluster import ray_session
-    from training.runner import TrainOptions, train
+    from training.options import TrainOptions
+    from training.runner import train
 
     model = "visual-search"
     settings, state, untrained = served_stack

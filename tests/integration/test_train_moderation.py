@@ -14,13 +14,14 @@ import pytest
 import torch
 from rich.console import Console
 
+from modelyard.artifact.layout import TORCHSCRIPT_FILE, list_models
 from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
-from serving.triton.repository import TORCHSCRIPT_FILE, list_models
 from training.metrics.classification import pr_auc
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
 from training.moderation.task import BLOCK_PRECISION, REVIEW_RECALL, ModerationTask
-from training.runner import TrainOptions, TrainOutcome, train
+from training.options import TrainOptions
+from training.runner import TrainOutcome, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,13 +15,14 @@ import torch
 from rich.console import Console
 from sklearn.metrics import roc_auc_score
 
+from modelyard.artifact.layout import TORCHSCRIPT_FILE
 from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
-from serving.triton.repository import TORCHSCRIPT_FILE
+from training.options import TrainOptions
 from training.ranking.features import FeatureSpec, ctr_feature_ids, item_feature_ids, user_feature_ids
 from training.ranking.lookups import Lookups
 from training.ranking.task import RETRIEVAL_K, RankingTask
-from training.runner import TrainOptions, TrainOutcome, train
+from training.runner import TrainOutcome, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from modelyard.cli.main import app
+from modelyard.artifact.layout import CONFIG_FILE, TORCHSCRIPT_FILE
 from modelyard.registry import Registry, decide_promotion
 from modelyard.settings import Settings, get_settings
-from serving.triton.repository import CONFIG_FILE, TORCHSCRIPT_FILE
 from training.metrics.retrieval import evaluate_retrieval
 from training.visual_search.task import VisualSearchTask, catalogue_images, catalogue_labels
+from yard.main import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

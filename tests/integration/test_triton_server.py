@@ -23,10 +23,11 @@ import tritonclient.http as httpclient
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
+from modelyard.artifact.model_repository import write_model_repository
+from modelyard.artifact.triton_config import TensorSpec
 from modelyard.errors import DataError, NotFoundError
 from modelyard.net import free_ports
 from modelyard.settings import Settings
-from serving.triton.repository import TensorSpec, write_model_repository
 from serving.triton.server import TritonServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -347,8 +348,8 @@ def test_model_config_name_loads_the_named_config_variant(tmp_path: Path) -> Non
     """What the chart's gpu.enabled relies on: `--model-config-name=gpu` makes Triton load
     `<model>/configs/gpu.pbtxt` instead of config.pbtxt. This machine has no GPU, so the variant here
     keeps KIND_CPU and differs in its batch size, which the loaded config then shows."""
+    from modelyard.artifact.triton_config import write_config_variant
     from serving.triton.installation import find_installation, prepare_backend_directory, server_environment
-    from serving.triton.repository import write_config_variant
     from serving.triton.server import build_command
 
     write_affine(tmp_path / "repo", "affine", 2.0)

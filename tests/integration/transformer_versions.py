@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from modelyard.artifact.model_repository import write_model_repository
 from modelyard.data import load
 from modelyard.settings import Settings
-from serving.triton.repository import write_model_repository
+from training.base import ExportedModel, TaskData
 from training.export import write_version
 from training.moderation.task import ModerationTask
 from training.ranking.task import RankingTask
-from training.task import ExportedModel, TaskData
 from training.visual_search.task import VisualSearchTask
 
 MODERATION_THRESHOLDS = {

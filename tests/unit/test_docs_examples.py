@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import typer
 
-from modelyard.cli.main import app
 from tests.docs_examples import CLUSTER, KINDS, ROOT, RUN, SYNOPSIS, blocks, examples, yard_commands
+from yard.main import app
 
 _FLAG = re.compile(r"(?<![\w-])(--?[a-zA-Z][\w-]*)")
 

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from modelyard.data import load
 from modelyard.settings import Settings
+from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
 from training.metrics.classification import (
     choose_operating_points,
@@ -31,7 +32,6 @@ from training.metrics.classification import (
 from training.moderation.model import HarmScorer, HashedNgramClassifier
 from training.moderation.plots import plot_pr_curves
 from training.moderation.preprocess import PAD_ID, FeaturizerConfig, featurize, normalize_email
-from training.task import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 
 HEAD_LABELS: dict[str, str] = {"spam": "label"}
 """Harm head -> label column of the dataset frame (1 = harmful)."""

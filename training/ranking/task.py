@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from modelyard.data import load
 from modelyard.settings import Settings
+from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
 from training.metrics.ctr import (
     expected_calibration_error,
@@ -50,7 +51,6 @@ from training.ranking.features import (
 from training.ranking.lookups import ITEMS, SEEN, items_table, seen_table
 from training.ranking.model import ClickProbability, RankingModel
 from training.ranking.plots import plot_reliability
-from training.task import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 
 CLICK_RATING = 4
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)

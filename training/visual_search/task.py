@@ -17,9 +17,9 @@ from torch import nn
 
 from modelyard.data import load
 from modelyard.settings import Settings
+from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.export import to_torchscript
 from training.metrics.retrieval import evaluate_retrieval
-from training.task import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.visual_search.model import (
     ImageEncoder,
     as_model_input,

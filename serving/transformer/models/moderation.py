@@ -12,16 +12,15 @@ import numpy as np
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.errors import DataError
+from modelyard.models import MODERATION
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import moderation as codec
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
 
-TRITON_MODEL = "moderation"
-
 
 class ModerationTransformer(Transformer[codec.ModerationRequest, list[codec.Decision]]):
     def prepare(self) -> None:
-        self.triton_model = self.state.require_triton_model(TRITON_MODEL)
+        self.triton_model = self.state.require_triton_model(MODERATION.triton_models[0])
         self.featurizer = FeaturizerConfig(**self.state.preprocessing["featurizer"])
         self.heads: list[str] = list(self.state.preprocessing["heads"])
         if self.state.thresholds is None:

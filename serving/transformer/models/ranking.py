@@ -15,6 +15,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.errors import DataError
+from modelyard.models import RANKING
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import ranking as codec
 from serving.transformer.models.rerank import Scored, rerank
@@ -22,7 +23,7 @@ from serving.transformer.models.search import VersionIndex
 from training.ranking.features import FeatureSpec, ctr_feature_ids, user_feature_ids
 from training.ranking.lookups import Lookups, missing_keys
 
-USER_TOWER, ITEM_TOWER, CTR = "ranking-user-tower", "ranking-item-tower", "ranking-ctr"
+USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
 RETRIEVE_K = 100
 """Candidates the towers fetch per user before the click model re-scores them."""
 

@@ -9,18 +9,17 @@ import numpy as np
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from embeddings import SearchHit
+from modelyard.models import VISUAL_SEARCH
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import visual_search as codec
 from serving.transformer.models.search import VersionIndex
-
-TRITON_MODEL = "visual-search-encoder"
 
 
 class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[SearchHit]]]):
     parse_in_thread = True  # image decoding
 
     def prepare(self) -> None:
-        self.encoder = self.state.require_triton_model(TRITON_MODEL)
+        self.encoder = self.state.require_triton_model(VISUAL_SEARCH.triton_models[0])
         preprocessing = self.state.preprocessing
         self.input_name = preprocessing.get("input", "image")
         self.output_name = preprocessing.get("output", "embedding")

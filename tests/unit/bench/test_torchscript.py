@@ -15,8 +15,8 @@ from bench.stack_setup import bench_environment
 from bench.torchscript import TorchScriptModels
 from modelyard.settings import Settings
 from serving.transformer.version import VersionState, read_version_state
+from training.base import ExportedModel, TensorSpec
 from training.export import write_version
-from training.task import ExportedModel, TensorSpec
 
 
 class SumAndDouble(nn.Module):

@@ -8,7 +8,7 @@ import pytest
 
 from modelyard.errors import UsageError
 
-cli_main = importlib.import_module("modelyard.cli.main")  # the package re-exports main() under this name
+cli_main = importlib.import_module("yard.main")  # the package re-exports main() under this name
 
 
 def test_brackets_in_an_error_are_printed_not_parsed_as_markup(monkeypatch, capsys) -> None:

@@ -8,11 +8,6 @@ import io
 import pytest
 from rich.console import Console
 
-from modelyard.cli.demo import Question, summary_table
-from modelyard.cli.query import render
-from modelyard.cli.registry import models_table, versions_view
-from modelyard.cli.serve import models_table as served_models_table
-from modelyard.cli.serve import processes_table
 from modelyard.registry import ModelSummary, ResolvedVersion
 from modelyard.registry.lineage import DATASET_DIGEST_TAG, GIT_COMMIT_TAG
 from modelyard.registry.publish import STORAGE_URI_TAG
@@ -20,6 +15,11 @@ from modelyard.registry.registry import GATE_DECISION_TAG, GATE_METRIC_TAG, GATE
 from serving.stack.client import Answer
 from serving.stack.control import ChildHealth
 from serving.stack.state import ChildState, ModelState, StackState
+from yard.demo import Question, summary_table
+from yard.query import render
+from yard.registry import models_table, versions_view
+from yard.serve import models_table as served_models_table
+from yard.serve import processes_table
 
 WIDTH = 80
 RUN_ID = "843a790066a7400f8c3428e8ef1971ac"
@@ -191,7 +191,7 @@ def test_query_answers_keep_ids_and_scores_whole(
     model: str, body: dict, whole: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     console = Console(width=WIDTH, file=io.StringIO(), color_system=None, force_terminal=False)
-    monkeypatch.setattr("modelyard.cli.query.console", console)
+    monkeypatch.setattr("yard.query.console", console)
     render(_answer(model, body))
     assert_readable(console.file.getvalue().splitlines(), *whole)  # type: ignore[attr-defined]
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.cli.main import app
 from modelyard.errors import UsageError
 from tests.unit.serving.echo_upstream import running_echo_upstream
+from yard.main import app
 
 
 @pytest.fixture(scope="module")

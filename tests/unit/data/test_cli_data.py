@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.cli import data as data_cli
 from modelyard.errors import DataError, UsageError
 from modelyard.settings import Settings, get_settings
+from yard import data as data_cli
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from modelyard.cli.registry import app as registry_app
-from modelyard.cli.rollout import app as rollout_app
+from modelyard.artifact.layout import list_models
 from modelyard.errors import DataError, UnavailableError, UsageError
 from modelyard.registry import Registry, probe_store, publish_version, resolve_store
 from modelyard.registry.publish import STORAGE_URI_TAG, check_store
 from modelyard.settings import Settings, get_settings
-from serving.triton.repository import list_models
 from tests.unit.registry.triton_versions import TRITON_MODEL, register_triton_version
+from yard.registry import app as registry_app
+from yard.rollout import app as rollout_app
 
 runner = CliRunner()
 

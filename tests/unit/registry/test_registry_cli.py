@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.cli.registry import app
 from modelyard.errors import NotFoundError, UsageError
 from modelyard.registry import Registry
 from modelyard.settings import get_settings
+from yard.registry import app
 
 runner = CliRunner()
 

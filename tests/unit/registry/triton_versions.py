@@ -7,8 +7,9 @@ from pathlib import Path
 import mlflow
 import torch
 
+from modelyard.artifact.model_repository import write_model_repository
+from modelyard.artifact.triton_config import TensorSpec
 from modelyard.registry import Registry, ResolvedVersion
-from serving.triton.repository import TensorSpec, write_model_repository
 
 TRITON_MODEL = "scorer"
 

@@ -35,12 +35,13 @@ from fastapi.testclient import TestClient
 
 from modelyard.errors import NotFoundError, UsageError
 from modelyard.net import free_ports
-from modelyard.rollout import kserve
-from modelyard.rollout.kube import ISVC, ChartRelease, StaleObject
-from modelyard.rollout.state import ROLLOUTS_FILE, dump_rollouts
-from serving.gateway import Upstream, create_app
+from rollout import kserve
+from rollout.kube import ISVC, ChartRelease, StaleObject
 from serving.gateway import app as gateway_app
+from serving.gateway.app import create_app
+from serving.gateway.config import Upstream
 from serving.gateway.proxy import UpstreamProxy
+from serving.gateway.rollout.state import ROLLOUTS_FILE, dump_rollouts
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import API_KEY, config_for
 

@@ -14,12 +14,13 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from modelyard.cli.rollout import app
 from modelyard.errors import UnavailableError
 from modelyard.settings import get_settings
-from serving.gateway import Upstream, create_app
+from serving.gateway.app import create_app
+from serving.gateway.config import Upstream
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import ADMIN, ADMIN_KEY, LOOPBACK, config_for
+from yard.rollout import app
 
 MODEL = "moderation"
 

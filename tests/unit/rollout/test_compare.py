@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelyard.rollout.compare import compare_answers
+from serving.gateway.rollout.compare import compare_answers
 
 
 def body(payload: object) -> bytes:

@@ -7,7 +7,8 @@ import shlex
 
 import pytest
 
-from modelyard.rollout import kserve
+from modelyard.registry.publish import storage_uri
+from rollout import kserve
 
 STORE = "s3://modelyard-models"
 
@@ -16,7 +17,7 @@ STORE = "s3://modelyard-models"
 @pytest.mark.parametrize("model", ["visual-search", "moderation", "ranking"])
 def test_candidate_manifest_is_a_valid_pinned_copy(request, crds, isvcs, model) -> None:
     stable = request.getfixturevalue(isvcs)[model]
-    candidate = kserve.candidate_isvc(stable, 7, kserve.storage_uri(STORE, model, 7))
+    candidate = kserve.candidate_isvc(stable, 7, storage_uri(STORE, model, 7))
     assert list(crds.errors(candidate)) == []
     metadata = candidate["metadata"]
     assert metadata["name"] == f"{model}-v7"

@@ -13,12 +13,12 @@ import pytest
 
 from modelyard.errors import UnavailableError, UsageError
 from modelyard.registry import ResolvedVersion
-from modelyard.rollout import kserve
-from modelyard.rollout.analysis import AnalysisPolicy
-from modelyard.rollout.driver import Rollouts
-from modelyard.rollout.kube import ISVC, ConfigMapRollouts, KubeCandidates
-from modelyard.rollout.progressive import run_steps
 from modelyard.settings import get_settings
+from rollout import kserve
+from rollout.analysis import AnalysisPolicy
+from rollout.driver import Rollouts
+from rollout.kube import ISVC, ConfigMapRollouts, KubeCandidates
+from rollout.progressive import run_steps
 from tests.unit.rollout.fake_kube import FakeKubectlRecorder, FakeRegistry, configmap_document, fake_cluster
 from tests.unit.serving.gateway_harness import ADMIN
 

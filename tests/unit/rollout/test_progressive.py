@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from modelyard.errors import UsageError
-from modelyard.rollout.analysis import AnalysisPolicy
-from modelyard.rollout.progressive import MAX_WAITS, parse_duration, parse_steps, run_steps
-from modelyard.rollout.scrape import parse_snapshot
-from modelyard.rollout.state import Rollout, RolloutSpec, Variant, build_rollout
+from rollout.analysis import AnalysisPolicy
+from rollout.progressive import MAX_WAITS, parse_duration, parse_steps, run_steps
+from rollout.scrape import parse_snapshot
 from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.rollout.state import Rollout, RolloutSpec, Variant, build_rollout
 
 STABLE = Variant(version="1", url="http://127.0.0.1:9001")
 CANARY = Variant(version="2", url="http://127.0.0.1:9002")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from modelyard.rollout.scrape import parse_snapshot, quantile, window
+from rollout.scrape import parse_snapshot, quantile, window
 from serving.gateway.metrics import GatewayMetrics
 
 
@@ -35,7 +35,7 @@ def test_quantile_interpolates_inside_the_bucket_like_promql() -> None:
 
 
 def test_shadow_families_feed_the_shadow_source() -> None:
-    from serving.rollout.metrics import RolloutMetrics
+    from serving.gateway.rollout.metrics import RolloutMetrics
 
     registry = CollectorRegistry()
     metrics = RolloutMetrics(registry)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from modelyard.rollout.split import routing_key, takes_canary
+from serving.gateway.rollout.split import routing_key, takes_canary
 
 KEYS = [uuid.uuid4().hex for _ in range(20_000)]
 

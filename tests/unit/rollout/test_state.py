@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.errors import DataError
-from modelyard.rollout.state import RolloutSpec, Variant, build_rollout, read_rollouts, write_rollouts
+from serving.gateway.rollout.state import RolloutSpec, Variant, build_rollout, read_rollouts, write_rollouts
 
 BASE = Variant(version="1", url="http://127.0.0.1:9001")
 CANARY = Variant(version="2", url="http://127.0.0.1:9002")

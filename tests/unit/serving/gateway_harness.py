@@ -9,7 +9,8 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from serving.gateway import GatewayConfig, Upstream, create_app
+from serving.gateway.app import create_app
+from serving.gateway.config import GatewayConfig, Upstream
 
 API_KEY = "test-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"

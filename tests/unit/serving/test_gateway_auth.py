@@ -14,7 +14,8 @@ from pydantic import SecretStr, ValidationError
 
 from modelyard.errors import UsageError
 from modelyard.keys import resolve_key
-from serving.gateway import GatewayConfig, Upstream, create_app
+from serving.gateway.app import create_app
+from serving.gateway.config import GatewayConfig, Upstream
 from tests.unit.serving.gateway_harness import ADMIN, ADMIN_KEY, API_KEY, GatewayFactory
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from modelyard.errors import UsageError
 from modelyard.settings import Settings
-from serving.gateway import Upstream, build_config, parse_route
+from serving.gateway.config import Upstream, build_config, parse_route
 
 
 def test_route_flag_parses_model_url_and_version() -> None:

@@ -20,7 +20,8 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.requests import ClientDisconnect
 
-from serving.gateway import Upstream, create_app
+from serving.gateway.app import create_app
+from serving.gateway.config import Upstream
 from serving.gateway.fast_path import GatewayApp
 from serving.gateway.forwarding import BODY_ROUTES
 from tests.unit.serving.gateway_harness import ADMIN, API_KEY, app_client, config_for

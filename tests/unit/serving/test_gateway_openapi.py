@@ -8,7 +8,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from serving.gateway import Upstream, create_app
+from serving.gateway.app import create_app
+from serving.gateway.config import Upstream
 from serving.gateway.schemas import REQUEST_BODY_MODELS
 from tests.unit.serving.gateway_harness import GatewayFactory, config_for
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from serving.gateway import Upstream
+from serving.gateway.config import Upstream
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import MODELS, GatewayFactory, config_for, gateway_client
 

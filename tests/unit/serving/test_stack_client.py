@@ -10,11 +10,11 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from modelyard.cli.main import app
-from modelyard.cli.query import moderation_body, ranking_body, visual_search_body
 from modelyard.errors import ModelyardError, NotFoundError, UnavailableError, UsageError
 from modelyard.settings import Settings, get_settings
 from serving.stack.client import http_error, read_api_key
+from yard.main import app
+from yard.query import moderation_body, ranking_body, visual_search_body
 
 
 def test_visual_search_body_by_image_with_a_label_filter() -> None:

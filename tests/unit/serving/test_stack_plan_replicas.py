@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.artifact.layout import VersionArtifacts
 from modelyard.errors import UsageError
 from modelyard.registry import ResolvedVersion
 from modelyard.settings import Settings
 from serving.stack.plan import ServedModel, transformer_replicas
-from serving.stack.repository import VersionArtifacts
 
 
 def settings_with(tmp_path: Path, **values: object) -> Settings:

@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.artifact.layout import VersionArtifacts, check_artifacts
+from modelyard.artifact.model_repository import assemble, served_versions
+from modelyard.artifact.triton_config import with_version_policy
 from modelyard.errors import DataError, UsageError
-from serving.stack.repository import (
-    VersionArtifacts,
-    assemble,
-    check_artifacts,
-    served_versions,
-    with_version_policy,
-)
 
-CONFIG = """# Written by modelyard (serving/triton/repository.py).
+CONFIG = """# Written by modelyard (modelyard/artifact/triton_config.py).
 name: "{name}"
 backend: "python"
 max_batch_size: 64

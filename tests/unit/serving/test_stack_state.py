@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.cli.main import app
 from modelyard.errors import UnavailableError
 from modelyard.settings import Settings, get_settings
 from serving.stack.processes import start_ticks
@@ -25,6 +24,7 @@ from serving.stack.state import (
     state_path,
     write_state,
 )
+from yard.main import app
 
 
 def _dead_pid() -> tuple[int, int]:

@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelyard.errors import NotFoundError, UsageError
-from serving.triton.repository import (
-    BACKEND_MODEL_SOURCE,
+from modelyard.artifact.layout import list_models
+from modelyard.artifact.model_repository import BACKEND_MODEL_SOURCE, write_model_repository
+from modelyard.artifact.triton_config import (
     InstanceGroup,
     TensorSpec,
     configure_instances,
     instance_kind_for_device,
-    list_models,
     read_instance_group,
-    write_model_repository,
 )
+from modelyard.errors import NotFoundError, UsageError
 
 
 class Doubler(torch.nn.Module):

@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
-from modelyard.cli.main import main
 from modelyard.errors import UsageError
-from training.runner import TrainOptions, ray_run_name, resolve_config
+from training.options import TrainOptions
+from training.runner import ray_run_name, resolve_config
 from training.tasks import TASKS, get_task
+from yard.main import main
 
 
 def run_yard(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
