@@ -87,6 +87,7 @@ def plain_server(state: VersionState, env: dict[str, str], log_dir: Path) -> Ite
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from modelyard.logs import configure as configure_logging
     from modelyard.settings import get_settings
     from serving.transformer.models import TRANSFORMERS

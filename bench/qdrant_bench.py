@@ -362,6 +362,7 @@ def benchmark(quick: bool) -> dict[str, Any]:
 
 
 def main() -> None:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from bench.machine import describe_machine
     from bench.run import record
 

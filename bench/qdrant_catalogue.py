@@ -77,6 +77,7 @@ def real_collection(settings: Settings, work_dir: Path) -> tuple[VectorStore, st
     if live is not None:
         EdgeEngine.open(settings.qdrant_path / "edge").copy_collection(live, work_dir)
         return store, live, f"{MODEL} embeddings copied from the live index {live}"
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from embeddings.indexer import index_model
 
     name = index_model(settings, MODEL, f"{MODEL}@champion", store)

@@ -99,6 +99,7 @@ def measure(settings: Settings, models: list[str], quick: bool) -> dict[str, Any
 
 
 def catalogue_points(settings: Settings) -> int:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from modelyard.data import load
 
     fashion = load("fashion-mnist", settings)
@@ -148,6 +149,7 @@ def measure_paths(
     """The whole stack and every model's plain-KServe server up side by side, and each workload's load
     alternating between them (``ROUNDS``); then the stack's cold start and memory, the plain servers'
     memory, and the models the stack left out."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from bench.plain_kserve import plain_server
     from bench.stack_bench import stack_memory, tree_rss
     from serving.stack.client import read_api_key
@@ -280,6 +282,7 @@ def merged(parts: list[LoadResult]) -> LoadResult:
 
 def _cpu_seconds(processes: dict[str, int]) -> dict[str, float]:
     """CPU seconds so far of each server's process tree, and of this process (the load generator)."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from bench.stack_bench import tree_cpu_seconds
 
     own = psutil.Process().cpu_times()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench.load import Request
+from modelyard.models import MODERATION, VISUAL_SEARCH
 from modelyard.settings import Settings
 from serving.transformer.version import VersionState
 
@@ -47,13 +48,13 @@ class Workload:
 
 
 def visual_search(state: VersionState, settings: Settings) -> Workload:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from modelyard.data import load
     from modelyard.data.fashion_mnist import png
-    from serving.transformer.models.visual_search import TRITON_MODEL
     from yard.query import visual_search_body
 
     images = load("fashion-mnist", settings).test_images[:POOL]
-    encoder = state.require_triton_model(TRITON_MODEL)
+    encoder = state.require_triton_model(VISUAL_SEARCH.encoder)
     input_name = state.preprocessing.get("input", "image")
     return Workload(
         "visual-search",
@@ -65,9 +66,9 @@ def visual_search(state: VersionState, settings: Settings) -> Workload:
 
 
 def moderation(state: VersionState, settings: Settings) -> Workload:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from modelyard.data import load
     from serving.transformer.codecs.moderation import MAX_TEXT_BYTES
-    from serving.transformer.models.moderation import TRITON_MODEL
     from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
     from yard.query import moderation_body
 
@@ -75,7 +76,7 @@ def moderation(state: VersionState, settings: Settings) -> Workload:
     servable = emails[emails["text"].map(lambda text: len(text.encode()) <= MAX_TEXT_BYTES)]
     texts = servable.sample(POOL, random_state=SEED)["text"].tolist()
     featurizer = FeaturizerConfig(**state.preprocessing["featurizer"])
-    model = state.require_triton_model(TRITON_MODEL)
+    model = state.require_triton_model(MODERATION.triton_models[0])
     return Workload(
         "moderation",
         "moderation",
@@ -86,6 +87,7 @@ def moderation(state: VersionState, settings: Settings) -> Workload:
 
 
 def ranking_candidates(state: VersionState, settings: Settings) -> Workload:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from serving.transformer.models.ranking import CTR
     from training.ranking.features import FeatureSpec, ctr_feature_ids
 
@@ -115,6 +117,7 @@ def ranking_candidates(state: VersionState, settings: Settings) -> Workload:
 
 
 def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from serving.transformer.models.ranking import CTR, RETRIEVE_K, USER_TOWER
     from training.ranking.features import FeatureSpec, ctr_feature_ids, user_feature_ids
 

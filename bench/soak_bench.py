@@ -151,6 +151,7 @@ def measure_soak(
 def mixed_requests(settings: Settings, stack: StackState) -> Callable[[int], Request]:
     """Request ``i`` of the soak: the serving benchmark's workloads of every served model in turn,
     built from the files the stack serves."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from bench.serving_workloads import BUILDERS
     from serving.transformer.version import read_version_state
 
@@ -183,6 +184,7 @@ def window_table(soak: Soak) -> tuple[list[str], list[list[Any]]]:
 
 def benchmark(quick: bool) -> dict[str, Any]:
     """Registry entry; ``skipped`` (with the reason) when the stack cannot run here."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from bench.stack_setup import detached_stack, ensure_champions, ensure_index, unavailable_reason
     from bench.state import bench_settings
     from serving.stack.client import read_api_key

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bench.schema import skipped
 from bench.state import bench_settings
+from modelyard.models import MODEL_NAMES
 from modelyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -82,23 +83,24 @@ def unavailable_reason() -> str | None:
 
 def ensure_champions(settings: Settings) -> list[str]:
     """Every served model has a champion in the benchmark registry; train smoke ones where missing."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from modelyard.errors import NotFoundError
     from modelyard.registry import Registry
-    from serving.stack.plan import SERVED_MODELS
 
     registry = Registry(settings)
     missing = []
-    for name in SERVED_MODELS:
+    for name in MODEL_NAMES:
         try:
             registry.resolve(name)
         except NotFoundError:
             missing.append(name)
     if missing:
         _train_smoke(settings, missing)
-    return list(SERVED_MODELS)
+    return list(MODEL_NAMES)
 
 
 def _train_smoke(settings: Settings, names: list[str]) -> None:
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from training.cluster import ray_session
     from training.options import TrainOptions
     from training.runner import train
@@ -134,6 +136,7 @@ def run_yard(settings: Settings, *args: str, timeout_s: float) -> subprocess.Com
 def detached_stack(settings: Settings, *, auth: bool, label: str) -> Iterator[StartedStack]:
     """``yard serve --detach`` on a free gateway port until every child is ready; ``yard serve stop``
     on exit, whatever happened (a stack left running would skew every later measurement)."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from serving.stack.state import read_state
 
     command = ["serve", "--detach", "--port", "0", "--ready-timeout", str(READY_TIMEOUT_S)]
@@ -155,6 +158,7 @@ def detached_stack(settings: Settings, *, auth: bool, label: str) -> Iterator[St
 
 def ensure_index(settings: Settings, state: VersionState) -> int | None:
     """Points in the version's collection, built first (whole catalogue) when it has none."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from embeddings import VectorStore
 
     store = VectorStore.from_settings(settings)

@@ -122,6 +122,7 @@ def ray_fit(
     task: TrainTask, data: TaskData, config: dict[str, Any], workers: int, settings: Settings
 ) -> Throughput:
     """``training.runner.fit`` as ``yard train`` runs it (no resume, no progress bars)."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from training.options import TrainOptions
     from training.runner import fit
 
@@ -151,6 +152,7 @@ def measure_model(name: str, smoke: bool, settings: Settings) -> list[Throughput
 
 def default_config_run(name: str, settings: Settings) -> dict[str, Any]:
     """``yard train <name>`` with the default config on the full data: Ray fit, evaluation, export, MLflow."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from training.options import TrainOptions
     from training.runner import train
 
@@ -171,6 +173,7 @@ def default_config_run(name: str, settings: Settings) -> dict[str, Any]:
 @contextmanager
 def timed_ray(settings: Settings) -> Iterator[float]:
     """A local Ray for the whole benchmark; yields how long ``ray.init`` took."""
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from training.cluster import ray_session
 
     started = time.monotonic()

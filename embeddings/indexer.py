@@ -54,6 +54,7 @@ def index_model(
     make_live: bool = True,
 ) -> str:
     """Index the registered version ``ref`` (``<registered name>@alias`` or ``<name>/N``) of ``model``."""
+    # lazy: the registry loads mlflow (seconds); only this path needs it
     from modelyard.registry import Registry
 
     source_type = source_for(model)

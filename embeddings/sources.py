@@ -18,9 +18,11 @@ import torch
 from embeddings.errors import EmbeddingsError
 from embeddings.records import PayloadSchema
 from modelyard.artifact.layout import PREPROCESSING_FILE, torchscript_path, version_root
+from modelyard.data import load
 from modelyard.errors import DataError
 from modelyard.models import RANKING, VISUAL_SEARCH
 from modelyard.settings import Settings
+from training.ranking.features import FeatureSpec, item_feature_ids
 
 Batch = tuple[list[int], np.ndarray, list[dict[str, Any]]]
 
@@ -99,8 +101,6 @@ class VisualSearchSource(Source):
         self, artifacts: Path, settings: Settings, batch_size: int = 512, limit: int | None = None
     ) -> None:
         super().__init__(artifacts, settings, batch_size, limit)
-        from modelyard.data import load
-
         data = load("fashion-mnist", settings)
         self.images = np.concatenate([data.train_images, data.test_images])
         self.labels = np.concatenate([data.train_labels, data.test_labels])
@@ -138,9 +138,6 @@ class RankingItemSource(Source):
         self, artifacts: Path, settings: Settings, batch_size: int = 512, limit: int | None = None
     ) -> None:
         super().__init__(artifacts, settings, batch_size, limit)
-        from modelyard.data import load
-        from training.ranking.features import FeatureSpec, item_feature_ids
-
         items = load("movielens-100k", settings).items.sort_values("item_id").reset_index(drop=True)
         self.items = items.iloc[:limit] if limit else items
         spec = FeatureSpec.from_json(self.preprocessing["feature_spec"])

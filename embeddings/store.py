@@ -63,14 +63,17 @@ class VectorStore:
         """A Qdrant server when ``settings.qdrant_url`` is set, else the embedded engine under
         ``settings.qdrant_path`` (``edge``: HNSW in-process; ``local``: qdrant-client local mode)."""
         if settings.qdrant_url:
+            # lazy: each engine loads its client library only when chosen
             from embeddings.engines.qdrant import QdrantEngine
 
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
             return cls(QdrantEngine.server(settings.qdrant_url, key))
         if embedded == "edge":
+            # lazy: each engine loads its client library only when chosen
             from embeddings.engines.edge import EdgeEngine
 
             return cls(EdgeEngine.open(settings.qdrant_path / "edge"))
+        # lazy: each engine loads its client library only when chosen
         from embeddings.engines.qdrant import QdrantEngine
 
         return cls(QdrantEngine.local(settings.qdrant_path / "local"))

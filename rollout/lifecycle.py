@@ -51,6 +51,7 @@ def switch_embeddings(settings: Settings, model: str, version: int) -> str | Non
 
     None when the model has no collection (moderation).
     """
+    # lazy: embeddings loads torch and qdrant-client (seconds); only this path needs it
     from embeddings import VectorStore
     from embeddings.sources import SOURCES
 
@@ -61,6 +62,7 @@ def switch_embeddings(settings: Settings, model: str, version: int) -> str | Non
         store.switch_alias(model, version)
         action = "switched"
     else:
+        # lazy: embeddings loads torch and qdrant-client (seconds); only this path needs it
         from embeddings.indexer import index_model
 
         index_model(settings, model, f"{model}/{version}", store)  # builds, then switches

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 def ray_session(settings: Settings, address: str | None = None) -> Iterator[None]:
     """Ray for the duration of one command: ``address`` (or ``MODELYARD_RAY_ADDRESS``) joins a
     cluster, otherwise a local Ray with every CPU of this machine, its files in ``ray_temp_dir``."""
+    # lazy: ray takes seconds to import; only this path needs it
     import ray
 
     adopt_library_logger("ray")  # Ray's own handler prints plain lines past our log format
@@ -55,12 +56,14 @@ def ray_session(settings: Settings, address: str | None = None) -> Iterator[None
 
 def quiet_ray_data() -> None:
     """Ray Data's per-dataset progress bars would drown the per-epoch lines on the console."""
+    # lazy: ray takes seconds to import; only this path needs it
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def cuda_available() -> bool:
+    # lazy: torch takes seconds to import; only this path needs it
     import torch
 
     return torch.cuda.is_available()

@@ -77,6 +77,7 @@ def _mean_over_workers(total: float, count: int, device: torch.device) -> float:
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """Entry point of each Ray Train worker; ``loop_config`` = task name, config, meta, progress queue."""
+    # lazy: ray takes seconds to import; only this path needs it
     import ray.train
     import ray.train.torch
 

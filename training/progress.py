@@ -26,6 +26,7 @@ def epoch_progress(
     if not enabled:
         yield None
         return
+    # lazy: ray takes seconds to import; only this path needs it
     from ray.util.queue import Empty, Queue
 
     queue = Queue(actor_options={"num_cpus": 0})

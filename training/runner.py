@@ -94,6 +94,7 @@ def ray_run_name(task: TrainTask, config: dict[str, Any], smoke: bool) -> str:
 def to_ray_dataset(columns: dict[str, np.ndarray]) -> Any:
     """Columns -> an in-memory Ray Dataset (multi-dim columns as Arrow fixed-shape tensors), put
     in the object store once and streamed to the workers' shards."""
+    # lazy: pyarrow, ray takes seconds to import; only this path needs it
     import pyarrow as pa
     import ray.data
 
@@ -113,6 +114,7 @@ def ray_storage(settings: Settings) -> str:
 
 def _storage_fs(storage: str) -> tuple[Any, str]:
     """(pyarrow filesystem, path in it) of a storage folder or URI (``s3://b/p?endpoint_override=..``)."""
+    # lazy: pyarrow takes seconds to import; only this path needs it
     import pyarrow.fs
 
     if "://" in storage:
@@ -122,6 +124,7 @@ def _storage_fs(storage: str) -> tuple[Any, str]:
 
 def _checkpoint_epoch(fs: Any, run_dir: str) -> int | None:
     """The last checkpointed epoch of an earlier job with this run name (None: nothing usable)."""
+    # lazy: pyarrow, ray takes seconds to import; only this path needs it
     import pyarrow.fs
     from ray.train import Result
 
@@ -138,6 +141,7 @@ def prepare_run_dir(storage: str, name: str, epochs: int, resume: bool) -> int:
     """Keep an unfinished earlier job's checkpoints (resume) or clear its folder under ``storage``;
     returns the epoch training continues after (0 = from scratch). A finished job is never resumed:
     a new job retrains."""
+    # lazy: pyarrow takes seconds to import; only this path needs it
     import pyarrow.fs
 
     fs, base = _storage_fs(storage)
@@ -159,6 +163,7 @@ def fit(
     console: Console,
 ) -> TrainedModel:
     """Run the generic loop on ``options.workers`` Ray Train workers and load the final weights."""
+    # lazy: ray takes seconds to import; only this path needs it
     import ray
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -212,6 +217,7 @@ def fit(
 def worker_share(workers: int, reserved_cpus: float = 0.0) -> tuple[float, int]:
     """(CPUs to request, torch threads) per worker: an equal share of the cluster's CPUs, at most
     one CPU requested each so that more workers than CPUs still get scheduled."""
+    # lazy: ray takes seconds to import; only this path needs it
     import ray
 
     cpus = ray.cluster_resources().get("CPU", 1.0) - reserved_cpus
@@ -219,6 +225,7 @@ def worker_share(workers: int, reserved_cpus: float = 0.0) -> tuple[float, int]:
 
 
 def _fit_or_raise(trainer: Any, name: str) -> Any:
+    # lazy: ray takes seconds to import; only this path needs it
     from ray.train import TrainingFailedError
 
     try:
@@ -244,6 +251,7 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
 
     Ray must be up (see ``training.cluster.ray_session``).
     """
+    # lazy: the registry loads mlflow (seconds); only this path needs it
     from modelyard.registry import Registry, probe_store, publish_version
     from training.versioning import version_and_gate
 

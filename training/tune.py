@@ -60,6 +60,7 @@ def _run_trial(
     storage: str,
 ) -> None:
     """One Tune trial: a Ray Train job with the trial's values; Train's reports reach Tune."""
+    # lazy: ray takes seconds to import; only this path needs it
     import ray.tune
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -81,6 +82,7 @@ def tune(
     model_name: str, trials: int, options: TrainOptions, settings: Settings, console: Console
 ) -> TuneOutcome:
     """Search ``trials`` configs; Ray must be up (``training.cluster.ray_session``)."""
+    # lazy: ray takes seconds to import; only this path needs it
     from ray import tune as ray_tune
 
     check_trials(trials)

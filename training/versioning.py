@@ -37,6 +37,7 @@ def version_and_gate(
     options: TrainOptions,
     settings: Settings,
 ) -> Versioned:
+    # lazy: mlflow takes seconds to import; only this path needs it
     import mlflow
 
     registry = Registry(settings)

@@ -46,6 +46,7 @@ def demo(
     ready_timeout: float = typer.Option(180.0, "--ready-timeout", min=1, help="Seconds to wait for ready."),
 ) -> None:
     """Start the stack, run one query per model (two for moderation and ranking), stop the stack."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.client import GatewayClient, read_api_key
     from serving.stack.supervisor import ServeOptions, StackSupervisor
     from yard.serve import print_ready
@@ -90,6 +91,7 @@ def summary_table(answers: list[tuple[Question, Answer]], headlines: dict[str, s
 
 def _headlines(answers: list[tuple[Question, Answer]]) -> dict[str, str]:
     """Each answering version's headline metric against its baseline, from the registry."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from modelyard.registry import Registry
     from modelyard.registry.registry import GATE_METRIC_TAG
     from yard.registry import headline_text
@@ -104,6 +106,7 @@ def _headlines(answers: list[tuple[Question, Answer]]) -> dict[str, str]:
 
 def demo_questions(settings: Settings, served: list[str]) -> Iterator[Question]:
     """The demo's questions for each served model, from the prepared datasets."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from modelyard.data import catalog
 
     if "visual-search" in served:

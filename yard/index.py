@@ -30,6 +30,7 @@ def index(
 
     With --no-switch the alias and older collections stay as they are (``yard rollout start`` builds
     a candidate's collection this way; promote switches)."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from embeddings import VectorStore
     from embeddings.indexer import index_model
 

@@ -110,6 +110,7 @@ def _gateway_url(gateway: str | None, url: str | None) -> str | None:
 
 
 def _ask(model: str, body: dict[str, Any], url: str | None, as_json: bool) -> None:
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.client import GatewayClient
 
     with GatewayClient.from_settings(get_settings(), url) as client:

@@ -25,6 +25,7 @@ ALIAS_COLUMNS = ("champion", "challenger", "previous")
 
 def _registry() -> Registry:
     """Built on first use: importing mlflow costs seconds that ``yard --help`` should not pay."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from modelyard.registry import Registry
 
     return Registry()
@@ -85,6 +86,7 @@ def show(
 def versions_view(versions: list[ResolvedVersion]) -> Group:
     """Each version as labelled lines (like ``kubectl describe``): metrics wrap between
     ``name=value`` pairs, never inside one; ids and URIs stay whole."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from modelyard.registry.lineage import (
         DATASET_DIGEST_TAG,
         GIT_COMMIT_TAG,
@@ -133,6 +135,7 @@ def _pairs(metrics: dict[str, float], headline: str | None) -> str:
 
 
 def _gate_text(tags: dict[str, str]) -> str:
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from modelyard.registry.registry import GATE_DECISION_TAG, GATE_REASON_TAG, ROLLED_BACK_TAG
 
     if GATE_DECISION_TAG not in tags:
@@ -187,6 +190,7 @@ def publish(
 ) -> None:
     """Copy a version's Triton repository to <store>/NAME/<version>/, the folder KServe serves;
     prints the URI to put in the chart's models.NAME.storageUri. Safe to repeat."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from modelyard.registry import publish_version, resolve_store
 
     if version is not None and alias_name is not None:

@@ -80,6 +80,7 @@ class Where:
 def _gateway_url(settings: Settings, gateway: str | None) -> str:
     if gateway:
         return gateway
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.state import read_state, state_path
 
     if state_path(settings).is_file():
@@ -88,6 +89,7 @@ def _gateway_url(settings: Settings, gateway: str | None) -> str:
 
 
 def _admin_key(settings: Settings) -> str | None:
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.client import read_admin_key
 
     return read_admin_key(settings, required=False)
@@ -97,10 +99,12 @@ def _backend(where: Where, commands: list[str]) -> Any:
     """Where the split lives: the local gateway's admin API, or the chart's rollouts ConfigMap."""
     settings = get_settings()
     if where.target is Target.k8s:
+        # lazy: loaded when the command runs, so `yard --help` and typos answer at once
         from rollout.kube import ChartRelease, ConfigMapRollouts, Kubectl
 
         chart = ChartRelease(where.namespace, where.release)
         return ConfigMapRollouts(Kubectl(where.namespace), chart, commands)
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from rollout.admin_client import GatewayAdmin
 
     return GatewayAdmin(_gateway_url(settings, where.gateway), _admin_key(settings))
@@ -109,6 +113,7 @@ def _backend(where: Where, commands: list[str]) -> Any:
 def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:
     """The driver, and the kubectl commands it runs (k8s). Registry first: an unreachable MLflow
     stops the command before anything moves."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from rollout.driver import Rollouts
     from rollout.lifecycle import open_registry
 
@@ -117,6 +122,7 @@ def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:
     commands: list[str] = []
     backend = _backend(where, commands)
     if where.target is Target.k8s:
+        # lazy: loaded when the command runs, so `yard --help` and typos answer at once
         from modelyard.registry.publish import resolve_store
         from rollout.kube import KubeCandidates
         from serving.stack.candidates import index_candidate
@@ -125,6 +131,7 @@ def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:
         index = partial(index_candidate, settings)
         host: Any = KubeCandidates(backend.api, where.namespace, store, index, commands)
     else:
+        # lazy: loaded when the command runs, so `yard --help` and typos answer at once
         from serving.stack.candidates import LocalCandidates
 
         host = LocalCandidates(settings)
@@ -238,6 +245,7 @@ def start(
     as_json: bool = AS_JSON,
 ) -> None:
     """Start the candidate next to stable, wait until it is ready, then shift traffic to it."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from rollout.analysis import AnalysisPolicy
     from rollout.lifecycle import resolve_candidate
     from rollout.progressive import parse_duration, parse_steps
@@ -274,6 +282,7 @@ def _progress(
     as_json: bool,
     commands: list[str],
 ) -> None:
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from rollout.progressive import run_steps
 
     out = err_console if as_json else console  # with --json stdout holds one JSON document
@@ -369,6 +378,7 @@ def status(
 
 
 def _status_report(backend: Any, model: str) -> dict[str, Any]:
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from rollout.scrape import window
 
     configured, rollout = backend.view(model)

@@ -34,6 +34,7 @@ def serve(
     """Serve each model's champion: Triton + one transformer per model + the gateway."""
     if ctx.invoked_subcommand is not None:
         return
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.control import start_detached
     from serving.stack.supervisor import ServeOptions, StackSupervisor
 
@@ -61,6 +62,7 @@ def serve(
 @app.command()
 def stop() -> None:
     """Drain and stop the stack started here (gateway, transformers, then Triton)."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.control import stop_stack
     from serving.stack.state import is_running, read_state, unsupervised_children
 
@@ -81,6 +83,7 @@ def stop() -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Each process: alive, ready, restarts, memory; the served versions."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from serving.stack.control import child_health, supervisor_rss_kib
     from serving.stack.state import is_running, read_live_state, require_running
 

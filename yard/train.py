@@ -23,12 +23,14 @@ ALL = "all"
 
 def _options(**values: object) -> TrainOptions:
     """Imported late: ``training`` pulls in torch and Ray, which ``yard --help`` must not wait for."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from training.options import TrainOptions
 
     return TrainOptions(**values)
 
 
 def _models(model: str) -> list[str]:
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from training.tasks import TASKS
 
     if model == ALL:
@@ -69,6 +71,7 @@ def train(
     as_json: bool = _JSON,
 ) -> None:
     """Train on Ray, evaluate, export for Triton, register in MLflow and gate against the champion."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from training.cluster import ray_session
     from training.report import outcome_json, print_outcome
     from training.runner import train as run_training
@@ -115,6 +118,7 @@ def tune(
     as_json: bool = _JSON,
 ) -> None:
     """Search the model's hyper-parameters with Ray Tune, then train and register the best config."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
     from training.cluster import ray_session
     from training.report import outcome_json, print_outcome
     from training.runner import train as run_training

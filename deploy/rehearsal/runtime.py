@@ -104,6 +104,7 @@ class VenvRuntime:
         return []
 
     def _triton(self, argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
         from serving.triton.installation import (
             find_installation,
             prepare_backend_directory,

@@ -36,6 +36,7 @@ SMOKE_TRAIN_ATTEMPTS = 2
 
 def missing_champions(source: Path, models: list[str]) -> list[str]:
     """The models without a champion in the embedded registry under ``source``."""
+    # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
     from modelyard.registry import Registry
 
     if not (source / "mlflow.db").is_file():
@@ -52,6 +53,7 @@ def missing_champions(source: Path, models: list[str]) -> list[str]:
 
 def smoke_train(source: Path, models: list[str], log: Path) -> None:
     """``yard train MODEL --smoke`` into ``source`` for each model (minutes each, once)."""
+    # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
     from modelyard.settings import get_settings
 
     installed = get_settings()  # where `make install` put the dataset sources (not under ``source``)
@@ -83,6 +85,7 @@ def smoke_train(source: Path, models: list[str], log: Path) -> None:
 
 def copy_champions(source: Path, models: list[str]) -> dict[str, dict[str, object]]:
     """Register each source champion in the configured registry and publish it to the store."""
+    # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
     import mlflow
 
     from modelyard.registry import Registry, publish_version
@@ -107,6 +110,7 @@ def copy_champions(source: Path, models: list[str]) -> dict[str, dict[str, objec
 
 def _embedded(source: Path) -> Settings:
     """Settings of the embedded (sqlite) registry under ``source``, whatever the environment says."""
+    # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
     from modelyard.settings import Settings
 
     return Settings(state_dir=source, mlflow_tracking_uri=None)
@@ -115,6 +119,7 @@ def _embedded(source: Path) -> Settings:
 def download_store(uri: str, target: Path, endpoint_url: str, access_key: str, secret_key: str) -> int:
     """KServe's storage initializer for ``s3://bucket/prefix``: every object under it into
     ``target``; returns the number of files. Fails when there are none (KServe does too)."""
+    # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
     import boto3
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -139,6 +144,7 @@ def download_store(uri: str, target: Path, endpoint_url: str, access_key: str, s
 
 def create_buckets(buckets: list[str], endpoint_url: str, access_key: str, secret_key: str) -> None:
     """What the chart's bucket Job does (``mc mb --ignore-existing``)."""
+    # lazy: loaded by the step that needs it: the rehearsal's other steps run without it
     import boto3
 
     client = boto3.client(

@@ -65,6 +65,7 @@ def write_model_repository(
     config = render_config(name, inputs, outputs, max_batch_size, max_queue_delay_us, instances)
     write_text_atomically(model_dir / CONFIG_FILE, config)
     write_atomically(version_dir / MODEL_FILE, lambda tmp: shutil.copyfile(BACKEND_MODEL_SOURCE, tmp))
+    # lazy: torch takes seconds to import; only this path needs it
     import torch
 
     write_atomically(version_dir / TORCHSCRIPT_FILE, lambda tmp: torch.jit.save(module, str(tmp)))
@@ -81,6 +82,7 @@ def _check_model(
 ) -> None:
     if not NAME.match(name):
         raise UsageError(f"model name {name!r} is not valid", hint="use letters, digits, _ . -")
+    # lazy: torch takes seconds to import; only this path needs it
     import torch
 
     if not isinstance(module, torch.jit.ScriptModule):
@@ -119,12 +121,6 @@ def assemble(serve_root: Path, served: Sequence[VersionArtifacts]) -> dict[str, 
     for name, versions in by_triton_model.items():
         _install_model(Path(serve_root) / name, name, sorted(versions, key=lambda a: a.version))
     return {name: sorted(a.version for a in versions) for name, versions in sorted(by_triton_model.items())}
-
-
-def served_versions(serve_root: Path, triton_model: str) -> list[int]:
-    """The versions a model's serving folder holds (what Triton may load)."""
-    model_dir = Path(serve_root) / triton_model
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def _install_model(model_dir: Path, name: str, versions: list[VersionArtifacts]) -> None:

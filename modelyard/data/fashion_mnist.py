@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from modelyard.data.progress import progress
 from modelyard.data.spec import DatasetSpec
@@ -59,9 +61,6 @@ class FashionMNIST:
 
 def png(pixels: np.ndarray) -> bytes:
     """A 28x28 uint8 array as PNG."""
-    import io
-
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")

@@ -63,6 +63,7 @@ def probe_server(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
 @contextmanager
 def mlflow_errors(uri: str) -> Iterator[None]:
     """Translate MLflow's exceptions for a missing object or a lost server."""
+    # lazy: mlflow takes seconds to import; only this path needs it
     from mlflow.exceptions import MlflowException
 
     try:

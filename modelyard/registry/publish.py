@@ -82,6 +82,7 @@ def resolve_store(explicit: str | None, settings: Settings) -> str:
 
 def probe_store(store: str) -> None:
     """List the store once, so a wrong bucket or endpoint fails before an hour of training."""
+    # lazy: mlflow takes seconds to import; only this path needs it
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     store = check_store(store)
@@ -98,6 +99,7 @@ def publish_version(
     ``files`` is the version's folder (``model_repository/...``) when the caller has it on disk
     (training); otherwise it is downloaded from the registry.
     """
+    # lazy: mlflow takes seconds to import; only this path needs it
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     uri = storage_uri(check_store(store), model, version)
@@ -165,6 +167,7 @@ def _store_errors(uri: str, then: str) -> Iterator[None]:
 
 def _client_errors() -> tuple[type[Exception], ...]:
     """Evaluated only while an exception is being matched, so unused clients are never imported."""
+    # lazy: mlflow takes seconds to import; only this path needs it
     from mlflow.exceptions import MlflowException
 
     errors: list[type[Exception]] = [OSError, MlflowException]

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from modelyard.artifact.layout import VersionArtifacts
 from modelyard.artifact.model_repository import assemble
+from modelyard.artifact.triton_config import configure_instances, instance_kind_for_device
 from modelyard.errors import DataError, NotFoundError, UnavailableError
 from modelyard.fsutil import write_json_atomically
 from modelyard.keys import read_key
@@ -40,6 +41,7 @@ from serving.stack.state import (
     serving_dir,
     triton_key_path,
 )
+from serving.triton.server import KEY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,7 @@ def index_candidate(settings: Settings, model: str, version: int) -> None:
     the alias on stable: its transformer opens it before it answers ready. A child process does it:
     exiting releases the embedded store's lock before the candidate's transformer opens the
     collection. On Kubernetes the same runs against the cluster's Qdrant (MODELYARD_QDRANT_URL)."""
+    # lazy: embeddings loads torch and qdrant-client (seconds); only this path needs it
     from embeddings import VectorStore
     from embeddings.sources import SOURCES
 
@@ -198,8 +201,6 @@ def _running_model(settings: Settings, model: str) -> tuple[StackState, ModelSta
 
 def _serve_in_triton(settings: Settings, state: StackState, versions: list[VersionArtifacts]) -> None:
     """Write exactly ``versions`` into the serving repository and (re)load them in Triton."""
-    from modelyard.artifact.triton_config import configure_instances, instance_kind_for_device
-    from serving.triton.server import KEY_HEADER
 
     repository = Path(state.model_repository)
     triton_url = state.children[TRITON].url

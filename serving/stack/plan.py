@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelyard.artifact.layout import VersionArtifacts, check_artifacts
 from modelyard.artifact.model_repository import assemble
+from modelyard.artifact.triton_config import configure_instances, instance_kind_for_device
 from modelyard.errors import DataError, NotFoundError, UsageError
 from modelyard.keys import new_key_file
 from modelyard.logs import event
@@ -23,9 +24,12 @@ from modelyard.models import MODEL_NAMES
 from modelyard.net import client_host
 from modelyard.registry import Registry, ResolvedVersion
 from modelyard.settings import Settings
+from serving.gateway.config import auth_off_refusal
 from serving.stack.ports import plan_ports
 from serving.stack.processes import ChildSpec
 from serving.stack.state import serving_dir, triton_key_path
+from serving.triton.installation import find_installation, prepare_backend_directory, server_environment
+from serving.triton.server import build_command
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +208,6 @@ def _triton_spec(
     logs: Path,
 ) -> ChildSpec:
     """The real ``tritonserver`` binary, run directly so its pid is the one we supervise."""
-    from modelyard.artifact.triton_config import configure_instances, instance_kind_for_device
-    from serving.triton.installation import find_installation, prepare_backend_directory, server_environment
-    from serving.triton.server import build_command
 
     restricted_key = new_key_file(triton_key_path(settings)).get_secret_value()
     installation = find_installation()
@@ -278,7 +279,6 @@ def _gateway_spec(
 ) -> ChildSpec:
     """The gateway child. Rollout candidates (``serving.stack.candidates``) start later on fresh
     ports of this host, so the gateway may route to any port of it (``--allow-upstream``)."""
-    from serving.gateway.config import auth_off_refusal
 
     refusal = auth_off_refusal(auth, settings.host, settings.allow_no_auth_on_network)
     if refusal is not None:

@@ -32,6 +32,7 @@ from serving.stack.state import (
     ModelState,
     StackState,
     StackStatus,
+    read_state,
     serving_dir,
     state_path,
     write_state,
@@ -291,7 +292,6 @@ def refuse_if_running(settings: Settings) -> None:
     Children left behind by a supervisor that was killed outright are stopped here, so they
     cannot hold ports or the embedded index against the new stack.
     """
-    from serving.stack.state import read_state
 
     if not state_path(settings).is_file():
         return

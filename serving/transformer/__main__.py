@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # lazy: loaded after the arguments parse, so --help and usage errors answer at once
     from serving.transformer.models import TRANSFORMERS
     from serving.transformer.predictor import PROTOCOLS, TritonPredictor
     from serving.transformer.server import HostModelServer
@@ -69,6 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # lazy: loaded after the arguments parse, so --help and usage errors answer at once
     from kserve import model_server
 
     parser = argparse.ArgumentParser(

@@ -105,6 +105,7 @@ def resolve_version_state(
                 hint="pass the MLflow version number the folder was registered as",
             )
         return read_version_state(model, version, artifact_dir)
+    # lazy: the registry loads mlflow (seconds); only this path needs it
     from modelyard.registry import Registry
 
     registry = Registry(settings)

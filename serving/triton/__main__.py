@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # lazy: loaded after the arguments parse, so --help and usage errors answer at once
     from serving.triton.server import TritonServer
 
     server = TritonServer(

@@ -17,7 +17,6 @@ import httpx
 import mlflow
 import pytest
 
-from modelyard.artifact.model_repository import served_versions
 from modelyard.registry import Registry
 from rollout.admin_client import GatewayAdmin
 from serving.stack.candidates import CANDIDATES_FILE
@@ -25,6 +24,12 @@ from serving.stack.client import read_admin_key
 from serving.stack.state import read_state, serving_dir
 from tests.integration.faults import key_header, load_in_background, moderation_request, require_served
 from tests.integration.test_rollout_stack import yard
+
+
+def served_versions(serve_root: Path, triton_model: str) -> list[int]:
+    """The version folders Triton may load for ``triton_model``."""
+    return sorted(int(p.name) for p in (serve_root / triton_model).iterdir() if p.name.isdigit())
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

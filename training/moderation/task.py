@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from modelyard.data import load
+from modelyard.models import MODERATION
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
@@ -45,7 +46,7 @@ _SCORE_BATCH = 512
 
 
 class ModerationTask(TrainTask):
-    name: ClassVar[str] = "moderation"
+    name: ClassVar[str] = MODERATION.name
     headline_metric: ClassVar[str] = "pr_auc"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
@@ -136,7 +137,7 @@ class ModerationTask(TrainTask):
         scorer = torch.jit.script(HarmScorer(model).cpu().eval())
         heads = data.meta["heads"]
         exported = ExportedModel(
-            name="moderation",
+            name=MODERATION.triton_models[0],
             module=scorer,
             inputs=[TensorSpec("tokens", "int64", (data.meta["featurizer"]["max_tokens"],))],
             outputs=[TensorSpec("scores", "float32", (len(heads),))],
@@ -153,6 +154,7 @@ class ModerationTask(TrainTask):
         plot_pr_curves(evaluation.curves, path)
 
     def search_space(self) -> dict[str, Any]:
+        # lazy: ray takes seconds to import; only this path needs it
         from ray import tune
 
         return {

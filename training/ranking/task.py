@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from modelyard.data import load
+from modelyard.models import RANKING
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
@@ -52,6 +53,8 @@ from training.ranking.lookups import ITEMS, SEEN, items_table, seen_table
 from training.ranking.model import ClickProbability, RankingModel
 from training.ranking.plots import plot_reliability
 
+USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
+
 CLICK_RATING = 4
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SMOKE_EVERY = 5
@@ -63,7 +66,7 @@ _BATCH = 4096
 
 
 class RankingTask(TrainTask):
-    name: ClassVar[str] = "ranking"
+    name: ClassVar[str] = RANKING.name
     headline_metric: ClassVar[str] = "auc"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
@@ -176,20 +179,20 @@ class RankingTask(TrainTask):
         n_user, n_item, n_context = (data.meta[k] for k in ("user_fields", "item_fields", "context_fields"))
         exported = [
             ExportedModel(
-                "ranking-user-tower",
+                USER_TOWER,
                 torch.jit.script(model.user_tower),
                 [TensorSpec("user_features", "int64", (n_user,))],
                 [TensorSpec("embedding", "float32", (dim,))],
             ),
             ExportedModel(
-                "ranking-item-tower",
+                ITEM_TOWER,
                 torch.jit.script(model.item_tower),
                 [TensorSpec("item_features", "int64", (n_item,))],
                 [TensorSpec("embedding", "float32", (dim,))],
                 max_batch_size=256,
             ),
             ExportedModel(
-                "ranking-ctr",
+                CTR,
                 torch.jit.script(ClickProbability(model.ranker)),
                 [TensorSpec("features", "int64", (n_user + n_item + n_context,))],
                 [TensorSpec("probability", "float32", (1,))],
@@ -216,6 +219,7 @@ class RankingTask(TrainTask):
         plot_reliability(evaluation.curves, path)
 
     def search_space(self) -> dict[str, Any]:
+        # lazy: ray takes seconds to import; only this path needs it
         from ray import tune
 
         return {

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from modelyard.data import load
+from modelyard.models import VISUAL_SEARCH
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.export import to_torchscript
@@ -36,7 +37,7 @@ SPLIT_SEED = 0
 
 
 class VisualSearchTask(TrainTask):
-    name: ClassVar[str] = "visual-search"
+    name: ClassVar[str] = VISUAL_SEARCH.name
     headline_metric: ClassVar[str] = f"precision_at_{CUT_OFF}"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
@@ -136,7 +137,7 @@ class VisualSearchTask(TrainTask):
         example = as_model_input(torch.from_numpy(data.test["image"][:32]))
         encoder = to_torchscript(model, example)
         exported = ExportedModel(
-            name="visual-search-encoder",
+            name=VISUAL_SEARCH.encoder,
             module=encoder,
             inputs=[TensorSpec("image", "float32", (1, *data.meta["image_shape"]))],
             outputs=[TensorSpec("embedding", "float32", (config["embedding_dim"],))],
@@ -159,9 +160,11 @@ class VisualSearchTask(TrainTask):
         return [exported], preprocessing
 
     def plot(self, evaluation: Evaluation, path: Path) -> None:
+        # lazy: matplotlib takes seconds to import; only this path needs it
         import matplotlib
 
         matplotlib.use("Agg")
+        # lazy: matplotlib takes seconds to import; only this path needs it
         import matplotlib.pyplot as plt
 
         curves = evaluation.curves
@@ -176,6 +179,7 @@ class VisualSearchTask(TrainTask):
         plt.close(fig)
 
     def search_space(self) -> dict[str, Any]:
+        # lazy: ray takes seconds to import; only this path needs it
         from ray import tune
 
         return {

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from modelyard.artifact.layout import VersionArtifacts, check_artifacts
-from modelyard.artifact.model_repository import assemble, served_versions
+from modelyard.artifact.model_repository import assemble
 from modelyard.artifact.triton_config import with_version_policy
 from modelyard.errors import DataError, UsageError
+
+
+def served_versions(serve_root: Path, triton_model: str) -> list[int]:
+    """The version folders Triton may load for ``triton_model``."""
+    return sorted(int(p.name) for p in (serve_root / triton_model).iterdir() if p.name.isdigit())
+
 
 CONFIG = """# Written by modelyard (modelyard/artifact/triton_config.py).
 name: "{name}"
