@@ -51,7 +51,9 @@ QDRANT_METRICS = frozenset(
 PROMETHEUS_METRICS = frozenset({"up", "scrape_duration_seconds"})
 
 # Grafana's interval variables are not PromQL; any duration stands in for them when parsing.
-_GRAFANA_DURATIONS = re.compile(r"\$(__rate_interval|__interval|__range)\b|\$\{(__rate_interval|__interval)\}")
+_GRAFANA_DURATIONS = re.compile(
+    r"\$(__rate_interval|__interval|__range)\b|\$\{(__rate_interval|__interval)\}"
+)
 
 
 def our_metric_names() -> frozenset[str]:
@@ -87,7 +89,7 @@ def metric_names(expr: str) -> set[str]:
         if isinstance(node, promql_parser.VectorSelector):
             if node.name:
                 names.add(node.name)
-            names |= {m.value for m in node.matchers.matchers if m.name == "__name__"}
+            names.update(m.value for m in node.matchers.matchers if m.name == "__name__")
 
     promql_parser.walk(parse(expr), visit)
     return names

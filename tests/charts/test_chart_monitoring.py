@@ -4,15 +4,18 @@ that render only when the cluster serves the Prometheus Operator's kinds."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.charts.conftest import EXTERNAL, MONITORING_APIS, NAMESPACE, RELEASE, all_pods
-from tests.charts.crd_schema import CrdRegistry
-from tests.charts.promql_check import dashboard_exprs, load_dashboard, metric_names, our_metric_names, problems
+from tests.charts.conftest import EXTERNAL, MONITORING_APIS, NAMESPACE, RELEASE, all_pods, crds_dir
+from tests.charts.promql_check import (
+    dashboard_exprs,
+    load_dashboard,
+    metric_names,
+    our_metric_names,
+    problems,
+)
 
 MONITORING_NS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
@@ -82,7 +85,9 @@ def ports_by_name(rendered, component: str) -> dict[str, int]:
         if pod.labels and pod.labels.get("app.kubernetes.io/component") == component:
             containers = pod.containers
             if pod.where.endswith(".predictor"):
-                containers = [c for rt in rendered.of_kind("ServingRuntime") for c in rt["spec"]["containers"]]
+                containers = [
+                    c for rt in rendered.of_kind("ServingRuntime") for c in rt["spec"]["containers"]
+                ]
             for container in containers:
                 ports |= {p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p}
     return ports
@@ -111,14 +116,20 @@ def test_every_scraped_port_exists_and_the_network_policy_admits_prometheus(rend
 
 
 def test_triton_metrics_port_is_closed_to_prometheus_without_prometheus_from(template):
-    proc = template("--set", "networkPolicy.prometheusFrom=null", "--show-only", "templates/networkpolicies.yaml")
+    proc = template(
+        "--set", "networkPolicy.prometheusFrom=null", "--show-only", "templates/networkpolicies.yaml"
+    )
     policies = of_kind(docs_of(proc), "NetworkPolicy")
     predictor = policies[f"{RELEASE}-modelyard-predictor"]
     assert not admits(predictor, 8002, MONITORING_NS_PEER)
-    assert all(rule.get("from") for rule in predictor["spec"]["ingress"]), "a rule without 'from' admits anyone"
+    assert all(rule.get("from") for rule in predictor["spec"]["ingress"]), (
+        "a rule without 'from' admits anyone"
+    )
 
 
-@pytest.mark.parametrize(("extra", "secret"), [((), f"{RELEASE}-modelyard-qdrant"), (("--set", EXTERNAL), "ext-qdrant")])
+@pytest.mark.parametrize(
+    ("extra", "secret"), [((), f"{RELEASE}-modelyard-qdrant"), (("--set", EXTERNAL), "ext-qdrant")]
+)
 def test_qdrant_is_scraped_with_its_api_key(template, extra, secret):
     """Qdrant's /metrics needs the API key once one is set; generated or the user's Secret."""
     docs = docs_of(template(*[f"--api-versions={api}" for api in MONITORING_APIS], *extra))
@@ -134,25 +145,16 @@ def test_knative_mode_declares_one_predictor_port_and_no_triton_monitor(template
     assert f"{RELEASE}-modelyard-predictor" not in of_kind(docs, "PodMonitor")
 
 
-def prometheus_operator_crds() -> CrdRegistry:
-    folder = Path(os.environ.get("MODELYARD_PROMETHEUS_CRDS_DIR", "/nonexistent"))
-    registry = CrdRegistry(folder) if folder.is_dir() else None
-    probe = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor"}
-    if registry is None or not registry.knows(probe):
+def test_monitoring_objects_match_the_prometheus_operator_crds(render, crds):
+    monitoring = [
+        d for d in render("monitoring").docs if d["apiVersion"].startswith("monitoring.coreos.com/")
+    ]
+    if not all(crds.knows(doc) for doc in monitoring):
         pytest.skip(
-            "Prometheus Operator CRDs not available offline (not among the upstream CRDs in ../shared/crds): "
-            "set MODELYARD_PROMETHEUS_CRDS_DIR to a folder holding monitoring.coreos.com_podmonitors.yaml and "
-            "monitoring.coreos.com_prometheusrules.yaml to validate the monitors and rules against them"
+            f"no Prometheus Operator CRDs among the upstream CRDs in {crds_dir()} (KServe and KubeRay only): "
+            "add the monitoring.coreos.com PodMonitor and PrometheusRule CRDs there to check against them"
         )
-    return registry
-
-
-def test_monitoring_objects_match_the_prometheus_operator_crds(render):
-    crds = prometheus_operator_crds()
-    failures = []
-    for doc in render("monitoring").docs:
-        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
-            failures += [f"{doc['kind']}/{doc['metadata']['name']}: {e}" for e in crds.errors(doc)]
+    failures = [f"{d['kind']}/{d['metadata']['name']}: {e}" for d in monitoring for e in crds.errors(d)]
     assert not failures, "\n".join(failures)
 
 
@@ -265,8 +267,11 @@ def test_rules_are_scoped_to_the_release_namespace_and_documented(rule):
 
 def test_alert_thresholds_come_from_values(template):
     apis = [f"--api-versions={api}" for api in MONITORING_APIS]
-    thresholds = "monitoring.alerts.errorRatio=0.2,monitoring.alerts.p99Seconds=3,monitoring.alerts.for=2m"
-    (rule,) = of_kind(docs_of(template(*apis, "--set", thresholds)), "PrometheusRule").values()
+    # --set would pass 0.2 as a string (helm converts only integers), which the schema refuses
+    thresholds = ["--set-json", "monitoring.alerts.errorRatio=0.2", "--set", "monitoring.alerts.p99Seconds=3"]
+    (rule,) = of_kind(
+        docs_of(template(*apis, *thresholds, "--set", "monitoring.alerts.for=2m")), "PrometheusRule"
+    ).values()
     by_alert = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
     assert by_alert["ModelyardUpstreamErrors"]["expr"].rstrip().endswith("> 0.2")
     assert by_alert["ModelyardSlowModel"]["expr"].rstrip().endswith("> 3")

@@ -19,7 +19,9 @@ def hook_objects(rendered) -> tuple[dict, dict]:
 
 
 def model_args(pod: dict) -> list[str]:
-    return [a.removeprefix("--model=") for a in pod["spec"]["containers"][0]["args"] if a.startswith("--model=")]
+    return [
+        a.removeprefix("--model=") for a in pod["spec"]["containers"][0]["args"] if a.startswith("--model=")
+    ]
 
 
 @pytest.mark.parametrize("value_set", ["default", "kind", "external"])
@@ -32,7 +34,10 @@ def test_the_hook_queries_every_enabled_model_with_the_chart_api_key(render, val
     assert f"--gateway=http://{RELEASE}-modelyard-gateway.modelyard-test.svc:8080" in container["args"]
     (key,) = container["env"]
     secret = "ext-gateway" if value_set == "external" else f"{RELEASE}-modelyard-gateway"
-    assert key == {"name": "MODELYARD_API_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "api-key"}}}
+    assert key == {
+        "name": "MODELYARD_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": "api-key"}},
+    }
     assert pod["spec"]["restartPolicy"] == "Never"
 
 
@@ -53,7 +58,9 @@ def test_the_configmap_is_created_before_the_pod(render):
 
 
 def test_a_disabled_model_is_not_queried(template):
-    proc = template("--set", "models.moderation.enabled=false", "--show-only", "templates/tests/gateway-smoke.yaml")
+    proc = template(
+        "--set", "models.moderation.enabled=false", "--show-only", "templates/tests/gateway-smoke.yaml"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--model=moderation" not in proc.stdout and "--model=ranking" in proc.stdout
 
@@ -67,8 +74,17 @@ def test_no_hook_without_a_gateway_and_serving(render, value_set):
 
 def test_the_script_has_a_probe_for_every_model_and_only_the_standard_library():
     tree = ast.parse(SCRIPT.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported <= {"__future__", "argparse", "dataclasses", "json", "os", "sys", "time", "urllib"}
     probes = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "PROBES")
     assert sorted(k.value for k in probes.value.keys) == sorted(MODELS)

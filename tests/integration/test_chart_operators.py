@@ -26,7 +26,9 @@ def run_script(gateway_url: str, key: str, models: list[str]) -> subprocess.Comp
     args = [sys.executable, str(SCRIPT), "--gateway", gateway_url, "--timeout", "30"]
     args += [f"--model={model}" for model in models]
     env = {"MODELYARD_API_KEY": key, "PATH": "/usr/bin:/bin"}
-    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=SCRIPT_TIMEOUT_S, check=False)
+    return subprocess.run(
+        args, capture_output=True, text=True, env=env, timeout=SCRIPT_TIMEOUT_S, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,8 @@ def test_the_dashboards_triton_metrics_are_exported_by_the_real_triton(served):
     triton = state.children["triton"]
     text = httpx.get(f"{triton.url.rsplit(':', 1)[0]}:{triton.ports['metrics']}/metrics", timeout=10).text
     exported = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
-    plotted = {n for e in dashboard_exprs(load_dashboard()).values() for n in metric_names(e) if n.startswith("nv_")}
+    plotted = {
+        n for e in dashboard_exprs(load_dashboard()).values() for n in metric_names(e) if n.startswith("nv_")
+    }
     assert plotted and plotted <= TRITON_METRICS
     assert plotted <= exported, f"not exported by tritonserver: {sorted(plotted - exported)}"

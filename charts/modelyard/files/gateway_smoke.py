@@ -62,10 +62,14 @@ def call(url: str, body: dict | None, key: str | None, timeout_s: float) -> Answ
     if key:
         headers["X-API-Key"] = key
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
+    request = urllib.request.Request(
+        url, data=data, headers=headers, method="GET" if body is None else "POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return Answer(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+            return Answer(
+                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+            )
     except urllib.error.HTTPError as error:
         return Answer(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
     except (urllib.error.URLError, OSError) as error:
@@ -112,7 +116,9 @@ def check_auth(gateway: str, model: str, timeout_s: float) -> tuple[bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gateway", required=True, help="base URL of the gateway's API port")
     parser.add_argument("--model", action="append", choices=sorted(PROBES), required=True, dest="models")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
