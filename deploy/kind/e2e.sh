@@ -7,7 +7,8 @@
 #      jobDeploymentStatus (Complete, or Failed once its backoffLimit retries are spent)
 #   2. read each champion's published URI from MLflow, enable serving with those storageUris, wait
 #      for the InferenceServices and run the queries of requests/queries.tsv through the gateway:
-#      the same queries, bodies and expected answers as the offline rehearsal (make k8s-rehearsal)
+#      the same queries, bodies and expected answers as the offline rehearsal (make k8s-rehearsal);
+#      then `helm test` (the chart's hook, files/gateway_smoke.py, from inside the cluster)
 #   3. canary: train a second ranking version, `yard rollout start --target k8s` (a candidate
 #      InferenceService ranking-v<N>, the split in the gateways' rollouts ConfigMap), query through
 #      the gateway until both versions answered, roll back
@@ -72,6 +73,8 @@ kubectl -n "$NAMESPACE" wait inferenceservice --all --for=condition=Ready --time
 api_key="$(kubectl -n "$NAMESPACE" get secret "$full-gateway" -o jsonpath='{.data.api-key}' | base64 -d)"
 port_forward "$full-gateway" 18180:8080
 run_queries http://127.0.0.1:18180 "$api_key"
+echo "-- helm test: the chart's own hook queries each model through the gateway Service"
+helm test "$RELEASE" --namespace "$NAMESPACE" --logs --timeout 5m
 
 echo "== 3. canary: a second ranking version through the gateway, then a rollback"
 ranking_uri="$(published_uri ranking)"

@@ -34,6 +34,8 @@ ONLY_RANKING = (
     "models.visual-search.enabled=false,models.moderation.enabled=false"
 )
 
+MONITORING_APIS = ("monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/PrometheusRule")
+
 VALUE_SETS: dict[str, list[str]] = {
     "default": [],
     # `make deploy` on kind: storage, tracking and search only (no serving before a version exists)
@@ -44,6 +46,8 @@ VALUE_SETS: dict[str, list[str]] = {
     "knative": ["--set", "serving.deploymentMode=Knative"],
     "only-ranking": ["--set", ONLY_RANKING],
     "external": ["--set", EXTERNAL],
+    # a cluster that serves the Prometheus Operator's kinds: PodMonitors and a PrometheusRule render
+    "monitoring": [f"--api-versions={api}" for api in MONITORING_APIS],
 }
 
 
@@ -99,7 +103,9 @@ class Pod:
 def pods(doc: dict[str, Any]) -> Iterator[Pod]:
     kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec", {})
     where = f"{kind}/{name}"
-    if kind in ("Deployment", "StatefulSet", "Job"):
+    if kind == "Pod":  # a `helm test` hook
+        yield Pod(where, spec, spec["containers"], False, doc["metadata"]["labels"])
+    elif kind in ("Deployment", "StatefulSet", "Job"):
         tpl = spec["template"]
         yield Pod(where, tpl["spec"], tpl["spec"]["containers"], kind != "Job", tpl["metadata"]["labels"])
     elif kind == "ServingRuntime":

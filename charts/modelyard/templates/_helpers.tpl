@@ -257,3 +257,13 @@ Usage: include "modelyard.probeIngress" (list $ (list 8080 ...)) */}}
     {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* An ingress rule for Prometheus (networkPolicy.prometheusFrom) to one metrics port. Renders nothing
+without prometheusFrom. Usage: include "modelyard.prometheusIngress" (list $ port) */}}
+{{- define "modelyard.prometheusIngress" -}}
+{{- with (index . 0).Values.networkPolicy.prometheusFrom }}
+- from:
+    {{- toYaml . | nindent 4 }}
+  ports: [{port: {{ index $ 1 }}}]
+{{- end }}
+{{- end -}}
