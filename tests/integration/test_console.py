@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Page, expect, sync_playwright
 
 from modelyard.data.fashion_mnist import CLASSES
 
@@ -33,7 +35,7 @@ SPAM = (
 class Console:
     """The open page plus what it did: every URL it requested and every console message."""
 
-    def __init__(self, page, shots: Path) -> None:
+    def __init__(self, page: Page, shots: Path) -> None:
         self.page = page
         self.shots = shots
         self.urls: list[str] = []
@@ -53,8 +55,6 @@ def console(served_stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         pytest.skip(f"the console test queries all three models; not served: {untrained}")
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed: run scripts/install.sh as root (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright  # only this test needs it
-
     key = settings.api_key_file.read_text().strip()
     shots = tmp_path_factory.mktemp("console-shots")
     with sync_playwright() as playwright:
@@ -74,6 +74,15 @@ def console(served_stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             shutil.copy(shot, Path(wanted) / shot.name)
 
 
+def _until(page: Page, predicate: str) -> None:
+    """Wait until the JavaScript function ``predicate`` returns true. Playwright's own
+    ``wait_for_function`` evaluates a string, which the console's CSP (no 'unsafe-eval') refuses."""
+    deadline = time.monotonic() + DRAW_TIMEOUT_MS / 1000
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, f"not drawn in time: {predicate}"
+        time.sleep(0.1)
+
+
 def _version_shown(console: Console, prefix: str, model: str) -> None:
     assert re.fullmatch(rf"{model} v\d+", console.page.text_content(f"#{prefix}-version") or "")
 
@@ -81,13 +90,11 @@ def _version_shown(console: Console, prefix: str, model: str) -> None:
 def test_visual_search_draws_the_query_and_its_nearest_images(console) -> None:
     drawn, _, _ = console
     page = drawn.page
-    page.wait_for_function("document.querySelectorAll('#gallery figure img').length === 12")
+    expect(page.locator("#gallery figure img")).to_have_count(12)
     page.select_option("#search-label", str(CLASSES.index("Sneaker")))
     page.click("#gallery figure >> nth=0")
-    page.wait_for_function("document.querySelectorAll('#search-hits figure').length === 10")
-    page.wait_for_function(
-        "[...document.querySelectorAll('#search-hits img')].every(i => i.complete && i.naturalWidth === 28)"
-    )
+    expect(page.locator("#search-hits figure")).to_have_count(10)
+    _until(page, "() => [...document.querySelectorAll('#search-hits img')].every(i => i.naturalWidth === 28)")
     names = page.locator("#search-hits figcaption:not(.score)").all_text_contents()
     scores = [float(s) for s in page.locator("#search-hits figcaption.score").all_text_contents()]
     assert names == ["Sneaker"] * 10  # the label filter reached the index
@@ -158,9 +165,10 @@ def test_rollouts_show_live_figures_and_changes_need_the_admin_key(console) -> N
             headers={"x-api-key": key},
             timeout=30,
         ).raise_for_status()
-    page.wait_for_function(
-        "Number(document.querySelector('[data-model=moderation] tr[data-role=stable] td:nth-child(3)')"
-        ".textContent) >= 3"
+    _until(
+        page,
+        "() => Number(document.querySelector("
+        "'[data-model=moderation] tr[data-role=stable] td:nth-child(3)').textContent) >= 3",
     )
     assert float(moderation.nth(3).text_content() or "0") > 0  # req/s over the window
     assert moderation.nth(5).text_content() != "-"  # p99 of those requests

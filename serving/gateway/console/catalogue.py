@@ -9,7 +9,6 @@ answers 404 and the console draws hits without pictures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +49,20 @@ class Catalogue:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
+        self._loaded: _Arrays | None = None
 
-    @cached_property
-    def _arrays(self) -> _Arrays | None:
+    def _require(self) -> _Arrays:
+        """The mapped arrays; tried again on each call until they load (the dataset may be
+        prepared after the gateway started)."""
+        if self._loaded is None:
+            self._loaded = self._load()
+        if self._loaded is None:
+            raise GatewayError(
+                404, "no catalogue images on this gateway: prepare the dataset (yard data prepare)"
+            )
+        return self._loaded
+
+    def _load(self) -> _Arrays | None:
         if self.folder is None:
             return None
         try:
@@ -67,19 +77,6 @@ class Catalogue:
             test_images=parts["test_images"],
             labels=np.concatenate([parts["train_labels"], parts["test_labels"]]),
         )
-
-    def _require(self) -> _Arrays:
-        arrays = self._arrays
-        if arrays is None:
-            raise GatewayError(
-                404, "no catalogue images on this gateway: prepare the dataset (yard data prepare)"
-            )
-        return arrays
-
-    @property
-    def size(self) -> int:
-        arrays = self._arrays
-        return 0 if arrays is None else len(arrays.labels)
 
     def thumbnail(self, image_id: int) -> bytes:
         """Image ``image_id`` as a 28x28 PNG (404 when no such id)."""

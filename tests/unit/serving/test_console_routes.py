@@ -129,11 +129,21 @@ async def test_gallery_refuses_bad_parameters_with_400(
     assert next(iter(params)) in response.json()["error"]
 
 
-async def test_without_a_dataset_images_are_404_with_the_fix(gateway: GatewayFactory, tmp_path: Path) -> None:
-    async with gateway(console=True, catalogue_dir=tmp_path / "absent") as client:
+@pytest.fixture
+def catalogue_later(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the dataset will be, not prepared yet."""
+    return tmp_path_factory.mktemp("later") / "fashion-mnist"
+
+
+async def test_without_a_dataset_images_are_404_until_it_is_prepared(
+    gateway: GatewayFactory, catalogue_later: Path, catalogue_dir: Path
+) -> None:
+    async with gateway(console=True, catalogue_dir=catalogue_later) as client:
         gallery, image = await client.get("/ui/api/gallery"), await client.get("/ui/api/images/1")
-    for response in (gallery, image):
-        assert response.status_code == 404 and "yard data prepare" in response.json()["error"]
+        for response in (gallery, image):
+            assert response.status_code == 404 and "yard data prepare" in response.json()["error"]
+        catalogue_dir.rename(catalogue_later)  # yard data prepare, while the gateway runs
+        assert (await client.get("/ui/api/images/1")).status_code == 200
 
 
 async def test_traffic_counts_what_the_gateway_served_per_version(gateway: GatewayFactory) -> None:
