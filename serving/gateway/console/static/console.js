@@ -154,7 +154,7 @@ function meter(score, limits) {
   bar.append(fill);
   for (const [name, at] of [["review", limits.review], ["block", limits.block]]) {
     if (at === null || at === undefined) continue;
-    const mark = element("div", { class: "mark", title: `${name} at ${at.toFixed(3)}` });
+    const mark = element("div", { class: `mark ${name}`, title: `${name} at ${at.toFixed(3)}` });
     mark.style.left = `${(at * 100).toFixed(1)}%`;
     mark.append(element("span", {}, `${name} ${at.toFixed(2)}`));
     bar.append(mark);
