@@ -83,6 +83,18 @@ def _until(page: Page, predicate: str) -> None:
         time.sleep(0.1)
 
 
+def _moderate(gateway: str, key: str, text: str) -> dict:
+    """The moderation answer for ``text``, asked directly (not through the page)."""
+    response = httpx.post(
+        f"{gateway}/v1/models/moderation:predict",
+        json={"instances": [{"text": text}]},
+        headers={"x-api-key": key},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["predictions"][0]
+
+
 def _version_shown(console: Console, prefix: str, model: str) -> None:
     assert re.fullmatch(rf"{model} v\d+", console.page.text_content(f"#{prefix}-version") or "")
 
@@ -111,12 +123,7 @@ def test_moderation_draws_the_decision_the_model_made_at_its_thresholds(console)
     page.fill("#moderation-text", SPAM)
     page.click("#moderation-form button[type=submit]")
     page.wait_for_selector("#moderation-result:not([hidden])")
-    answer = httpx.post(
-        f"{gateway}/v1/models/moderation:predict",
-        json={"instances": [{"text": SPAM}]},
-        headers={"x-api-key": key},
-        timeout=30,
-    ).json()["predictions"][0]
+    answer = _moderate(gateway, key, SPAM)
     assert page.text_content("#moderation-decision") == answer["decision"]
     spam = answer["scores"]["spam"]
     assert page.text_content("[data-head=spam] div") == f"spam probability {spam:.3f}"
@@ -162,12 +169,7 @@ def test_rollouts_show_live_figures_and_changes_need_the_admin_key(console, serv
     moderation = page.locator("[data-model=moderation] tr[data-role=stable] td")
     assert re.fullmatch(r"v\d+", moderation.nth(1).text_content() or "")
     for _ in range(3):  # traffic while the page watches: the next refresh counts it
-        httpx.post(
-            f"{gateway}/v1/models/moderation:predict",
-            json={"instances": ["hello there"]},
-            headers={"x-api-key": key},
-            timeout=30,
-        ).raise_for_status()
+        _moderate(gateway, key, "hello there")
     _until(
         page,
         "() => Number(document.querySelector("
