@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     """Serve ``/docs``, ``/redoc`` and ``/openapi.json`` on the gateway (no key needed). Off by
     default: the document lists every route, admin ones included; docs/api.md has the API."""
 
+    gateway_console: bool = True
+    """Serve the web console at ``/ui/`` on the gateway (docs/console.md). Its page loads without
+    a key; every data call it makes needs the API key, and rollout changes the admin key."""
+
     gateway_metrics_port: int | None = Field(None, ge=0, le=65535)
     """A second gateway listener serving only ``/metrics``, without a key (the chart sets 9090 for
     Prometheus and for ``yard rollout --target k8s``, which reads it through the API server's pod

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from modelyard.errors import NotFoundError, UnavailableError, UsageError
-from rollout.scrape import Snapshot, parse_snapshot
+from serving.gateway.rollout.figures import Snapshot, parse_snapshot
 from serving.gateway.rollout.state import Rollout, RolloutSpec, Variant
 
 TIMEOUT_S = 10.0

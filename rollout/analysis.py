@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rollout.scrape import VariantWindow
+from serving.gateway.rollout.figures import VariantWindow
 
 Decision = Literal["pass", "fail", "wait"]
 

@@ -18,7 +18,7 @@ from modelyard.logs import event
 from modelyard.registry import Registry, ResolvedVersion
 from modelyard.settings import Settings
 from rollout.lifecycle import promote_in_registry, switch_embeddings
-from rollout.scrape import Snapshot
+from serving.gateway.rollout.figures import Snapshot
 from serving.gateway.rollout.state import Mode, Rollout, RolloutSpec, Variant
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from modelyard.errors import NotFoundError, UnavailableError, UsageError
 from modelyard.registry.publish import storage_uri
 from rollout import kserve
 from rollout.kserve import Object
-from rollout.scrape import Snapshot, applied_rollouts, merge_snapshots, parse_snapshot
+from serving.gateway.rollout.figures import Snapshot, applied_rollouts, merge_snapshots, parse_snapshot
 from serving.gateway.rollout.state import (
     ROLLOUTS_FILE,
     Rollout,

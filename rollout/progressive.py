@@ -14,7 +14,7 @@ from typing import Protocol
 
 from modelyard.errors import UsageError
 from rollout.analysis import AnalysisPolicy, Verdict, analyse
-from rollout.scrape import Snapshot, VariantWindow, window
+from serving.gateway.rollout.figures import Snapshot, VariantWindow, window
 from serving.gateway.rollout.state import Rollout
 
 MAX_WAITS = 3

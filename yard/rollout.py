@@ -379,18 +379,13 @@ def status(
 
 def _status_report(backend: Any, model: str) -> dict[str, Any]:
     # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-    from rollout.scrape import window
+    from serving.gateway.rollout.figures import variant_roles, window
 
     configured, rollout = backend.view(model)
     snapshot = backend.snapshot()
-    stable = rollout.stable if rollout else configured[0]
-    variants = [("stable", stable, "served")]
-    if rollout and rollout.canary:
-        variants.append(("canary", rollout.canary, "shadow" if rollout.mode == "shadow" else "served"))
-    if rollout and rollout.previous:
-        variants.append(("previous", rollout.previous, "served"))
     figures = []
-    for role, variant, source in variants:
+    for entry in variant_roles(configured[0], rollout):
+        role, variant, source = entry.role, entry.variant, entry.source
         totals = window({}, snapshot, source, model, variant.version)
         figures.append(
             {

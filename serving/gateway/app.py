@@ -19,6 +19,9 @@ from modelyard.logs import event
 from . import schemas
 from .auth import auth_dependencies, key_checks
 from .config import GatewayConfig
+from .console.catalogue import Catalogue
+from .console.router import data_router, page_router
+from .console.traffic import TrafficView
 from .errors import install_error_handlers
 from .fast_path import FastPath, GatewayApp
 from .forwarding import V1_PREDICT, V2_INFER, V2_VERSION_INFER, BodyRoute, ModelForwarder
@@ -113,6 +116,14 @@ def create_app(config: GatewayConfig) -> GatewayApp:
     admin = auth_dependencies(check_admin_key)
     app.include_router(_metrics_router(metrics), dependencies=admin)
     app.include_router(admin_router(rollouts, _ADMIN_ERRORS), dependencies=admin)
+    if config.console:
+        app.include_router(page_router())
+        traffic = TrafficView(rollouts, metrics.exposition)
+        app.include_router(
+            data_router(Catalogue(config.catalogue_dir), traffic),
+            dependencies=auth_dependencies(check_key),
+            responses=_AUTH_ERROR,
+        )
     app.openapi = lambda: _openapi_with_body_schemas(app)  # type: ignore[method-assign]
     app.fast_path = FastPath(forwarder, check_key, metrics, debug=app.debug)
     return app

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from modelyard.data.fashion_mnist import FashionMNISTSpec
 from modelyard.endpoints import AllowedOrigin, BaseUrl, VersionLabel
 from modelyard.errors import UsageError
 from modelyard.net import is_loopback
@@ -60,6 +61,11 @@ class GatewayConfig(BaseModel):
     """Origins (``scheme://host[:port]``) a rollout may route to besides the configured upstreams."""
     docs: bool = False
     """Serve ``/docs``, ``/redoc`` and ``/openapi.json`` (without a key)."""
+    console: bool = False
+    """Serve the web console at ``/ui/`` (``serving.gateway.console``)."""
+    catalogue_dir: Path | None = None
+    """The prepared Fashion-MNIST folder the console's thumbnails come from; None or absent: the
+    console draws hits without their images."""
     metrics_port: int | None = Field(None, ge=0, le=65535)
     """A second listener serving only ``/metrics``, without a key (Prometheus); None: none."""
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
@@ -155,6 +161,8 @@ def build_config(
         "allow_no_auth_on_network": settings.allow_no_auth_on_network,
         "allowed_upstreams": settings.rollout_allowed_upstreams,
         "docs": settings.gateway_docs,
+        "console": settings.gateway_console,
+        "catalogue_dir": settings.data_dir / FashionMNISTSpec.name,
         "metrics_port": settings.gateway_metrics_port,
         "max_body_bytes": settings.max_body_bytes,
         "upstream_timeout_s": settings.upstream_timeout_s,

@@ -3,6 +3,7 @@
 The gateway runs under uvicorn on loopback (in a thread) in front of the real echo stand-in
 upstream, so requests go through real HTTP parsing. The contract: whatever a client sends,
 the gateway answers with no 5xx of its own, and every refusal it makes is ``{"error": ...}``.
+The console is on, so its data routes (``/ui/api/...``) are in the document and fuzzed too.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     with running_echo_upstream() as (echo_url, _):
-        config = config_for(gateway_routes(echo_url), max_body_bytes=MAX_BODY_BYTES, upstream_timeout_s=5.0)
+        config = config_for(
+            gateway_routes(echo_url), max_body_bytes=MAX_BODY_BYTES, upstream_timeout_s=5.0, console=True
+        )
         with serving_in_thread(create_app(config), lifespan="on") as url:
             yield Stack(url, echo_url)
 
@@ -51,7 +54,7 @@ def gateway_routes(url: str) -> dict[str, list[Upstream]]:
 # The document does not depend on where upstreams are, so it is read from an app built here
 # (schemathesis' lazy from_fixture breaks on pytest 9: it reads the private Function._nodeid).
 schema = schemathesis.openapi.from_dict(
-    create_app(config_for(gateway_routes("http://127.0.0.1:9"))).openapi()
+    create_app(config_for(gateway_routes("http://127.0.0.1:9"), console=True)).openapi()
 )
 
 

@@ -129,8 +129,14 @@ def decide(scores: dict[str, float], thresholds: dict[str, HeadThresholds]) -> D
     return Decision(verdict, reason, scores)
 
 
-def encode_v1(decisions: list[Decision]) -> list[dict[str, Any]]:
-    return [{"decision": d.decision, "reason": d.reason, "scores": d.scores} for d in decisions]
+def encode_v1(decisions: list[Decision], thresholds: dict[str, HeadThresholds]) -> list[dict[str, Any]]:
+    """Each decision with the version's thresholds beside it, so a client can draw where the
+    scores fall without knowing which version answered."""
+    limits = {head: {"review": t.review, "block": t.block} for head, t in thresholds.items()}
+    return [
+        {"decision": d.decision, "reason": d.reason, "scores": d.scores, "thresholds": limits}
+        for d in decisions
+    ]
 
 
 def encode_v2(

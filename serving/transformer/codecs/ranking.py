@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from kserve.errors import InvalidInput
@@ -55,10 +55,17 @@ class RankedItem:
     genres: list[str]
 
 
+Retrieval = Literal["towers", "popular", "given"]
+"""Where a ranking's candidates came from: the two towers' nearest items (a known user), the most
+clicked items (an unknown user: cold start) or the request's own ``candidates``; the click model
+then scores them and the re-ranker picks the top n."""
+
+
 @dataclass(frozen=True)
 class Ranking:
     items: list[RankedItem]
     cold_start: bool
+    retrieval: Retrieval
 
 
 def parse_v1(body: Any, now: float | None = None) -> list[RankingQuery]:
@@ -141,6 +148,7 @@ def ranking_json(ranking: Ranking) -> dict[str, Any]:
             for it in ranking.items
         ],
         "cold_start": ranking.cold_start,
+        "retrieval": ranking.retrieval,
     }
 
 

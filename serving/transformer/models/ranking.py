@@ -116,6 +116,7 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
                 for it in ranked
             ],
             cold_start=cold,
+            retrieval="given" if query.candidates is not None else "popular" if cold else "towers",
         )
 
     def encode_v1(self, request: list[codec.RankingQuery], result: list[codec.Ranking]) -> list[Any]:

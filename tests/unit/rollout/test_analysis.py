@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rollout.analysis import AnalysisPolicy, analyse
-from rollout.scrape import VariantWindow
+from serving.gateway.rollout.figures import VariantWindow
 
 POLICY = AnalysisPolicy(error_rate_margin=0.01, p99_margin=0.25, min_requests=50)
 STABLE = VariantWindow(requests=1000, errors=5, p50_s=0.010, p99_s=0.040)

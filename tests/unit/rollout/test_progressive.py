@@ -9,8 +9,8 @@ import pytest
 from modelyard.errors import UsageError
 from rollout.analysis import AnalysisPolicy
 from rollout.progressive import MAX_WAITS, parse_duration, parse_steps, run_steps
-from rollout.scrape import parse_snapshot
 from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.rollout.figures import parse_snapshot
 from serving.gateway.rollout.state import Rollout, RolloutSpec, Variant, build_rollout
 
 STABLE = Variant(version="1", url="http://127.0.0.1:9001")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from rollout.scrape import applied_rollouts, parse_snapshot, window
 from serving.gateway.config import Upstream
+from serving.gateway.rollout.figures import applied_rollouts, parse_snapshot, window
 from serving.gateway.rollout.state import RolloutSpec, Variant, apply_spec, dump_rollouts
 from tests.unit.serving.echo_upstream import running_echo_upstream
 from tests.unit.serving.gateway_harness import ADMIN, API_KEY, LOOPBACK, config_for, gateway_client

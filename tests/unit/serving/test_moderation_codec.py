@@ -14,6 +14,7 @@ from serving.transformer.codecs.moderation import (
     Decision,
     HeadThresholds,
     decide,
+    encode_v1,
     encode_v2,
     parse_v1,
     parse_v2,
@@ -115,6 +116,12 @@ def test_the_strictest_head_wins_and_a_head_without_block_never_blocks() -> None
     }
     assert decide({"spam": 0.99, "abuse": 0.1}, thresholds).decision == "review"
     assert decide({"spam": 0.99, "abuse": 0.7}, thresholds).decision == "block"
+
+
+def test_v1_answer_carries_the_thresholds_it_was_decided_at() -> None:
+    [answer] = encode_v1([decide({"spam": 0.6}, THRESHOLDS)], THRESHOLDS)
+    assert answer["decision"] == "review"
+    assert answer["thresholds"] == {"spam": {"review": 0.5, "block": 0.9}}
 
 
 def test_thresholds_file_must_cover_every_head() -> None:

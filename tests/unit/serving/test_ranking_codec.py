@@ -132,10 +132,11 @@ def test_v2_n_parameter_is_bounded() -> None:
 
 
 def test_encodings_carry_items_and_cold_start() -> None:
-    ranking = Ranking([RankedItem(7, "Heat", 0.8123456789, ["Action"])], cold_start=True)
+    ranking = Ranking([RankedItem(7, "Heat", 0.8123456789, ["Action"])], cold_start=True, retrieval="popular")
     assert ranking_json(ranking) == {
         "items": [{"item_id": 7, "title": "Heat", "score": 0.812346, "genres": ["Action"]}],
         "cold_start": True,
+        "retrieval": "popular",
     }
     body, _ = encode_v2([ranking], 2, "ranking", 3, "r").to_rest()
     outputs = {output["name"]: output["data"] for output in body["outputs"]}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from rollout.scrape import parse_snapshot, quantile, window
 from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.rollout.figures import parse_snapshot, quantile, window
 
 
 def test_window_counts_requests_server_errors_and_latency_between_scrapes() -> None:

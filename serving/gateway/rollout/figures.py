@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,6 +21,7 @@ from serving.gateway.rollout.metrics import (
     SHADOW_REQUESTS,
     UPDATED_AT,
 )
+from serving.gateway.rollout.state import Rollout, Variant
 
 
 @dataclass
@@ -140,3 +142,27 @@ def quantile(q: float, buckets: dict[float, float]) -> float | None:
             return lower_bound + (bound - lower_bound) * ((rank - lower_count) / inside if inside else 1.0)
         lower_bound, lower_count = bound, count
     return lower_bound
+
+
+@dataclass(frozen=True)
+class RoleVariant:
+    """One variant a model's traffic can reach, the role it plays and where its figures are."""
+
+    role: Literal["stable", "canary", "previous"]
+    variant: Variant
+    source: Literal["served", "shadow"]
+    """``shadow``: the canary gets copies only; its figures are the shadow families."""
+
+
+def variant_roles(configured_stable: Variant, rollout: Rollout | None) -> list[RoleVariant]:
+    """Stable, then the canary (or shadow) and the previous stable when the rollout has them."""
+    if rollout is None:
+        return [RoleVariant("stable", configured_stable, "served")]
+    roles = [RoleVariant("stable", rollout.stable, "served")]
+    if rollout.canary is not None:
+        roles.append(
+            RoleVariant("canary", rollout.canary, "shadow" if rollout.mode == "shadow" else "served")
+        )
+    if rollout.previous is not None:
+        roles.append(RoleVariant("previous", rollout.previous, "served"))
+    return roles
