@@ -25,6 +25,7 @@ class HashedNgramClassifier(nn.Module):
 
     def __init__(self, buckets: int, embedding_dim: int, hidden_dim: int, heads: int, dropout: float) -> None:
         super().__init__()
+        self.padding = PAD_ID  # an attribute: TorchScript cannot read module globals
         self.evidence = nn.EmbeddingBag(buckets, heads, mode="sum", padding_idx=PAD_ID)
         self.embedding = nn.EmbeddingBag(buckets, embedding_dim, mode="sum", padding_idx=PAD_ID)
         self.head = nn.Sequential(
@@ -34,15 +35,53 @@ class HashedNgramClassifier(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.05)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        ids = (tokens != PAD_ID).sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)
+        ids = (tokens != self.padding).sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)
         pooled = self.embedding(tokens) / ids.sqrt()
         return self.evidence(tokens) + self.head(pooled)
+
+
+class TfidfLogistic(nn.Module):
+    """TF-IDF over the ids (binary term frequency, L2 norm) + logistic regression, as tensors, so a
+    model fitted by scikit-learn on the driver exports to TorchScript with the network."""
+
+    def __init__(self, idf: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> None:
+        """``idf`` [buckets], ``coef`` [heads, buckets], ``intercept`` [heads] (scikit-learn's fit)."""
+        super().__init__()
+        self.padding = PAD_ID
+        self.register_buffer("idf", idf.to(torch.float32))
+        self.register_buffer("weight", (idf[:, None] * coef.T).to(torch.float32))
+        self.register_buffer("intercept", intercept.to(torch.float32))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        present = (tokens != self.padding).to(torch.float32)
+        norm = (self.idf[tokens].pow(2) * present).sum(dim=1, keepdim=True).sqrt().clamp(min=1e-12)
+        return (self.weight[tokens] * present.unsqueeze(-1)).sum(dim=1) / norm + self.intercept
+
+
+class StackedClassifier(nn.Module):
+    """A weighted sum of the network's and the linear model's standardised logits.
+
+    Each logit is divided by its spread on validation emails first (the network's logits run an
+    order of magnitude wider), so ``network_weight`` really is the network's share.
+    """
+
+    def __init__(
+        self, network: nn.Module, linear: TfidfLogistic, scales: tuple[float, float], network_weight: float
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.linear = linear
+        self.network_scale = network_weight / scales[0]
+        self.linear_scale = (1.0 - network_weight) / scales[1]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.network_scale * self.network(tokens) + self.linear_scale * self.linear(tokens)
 
 
 class HarmScorer(nn.Module):
     """The served form: probabilities instead of logits, so thresholds read as probabilities."""
 
-    def __init__(self, classifier: HashedNgramClassifier) -> None:
+    def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
         self.classifier = classifier
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -29,7 +30,7 @@ from training.metrics.classification import (
     precision_recall_at,
     roc_auc,
 )
-from training.moderation.model import HarmScorer, HashedNgramClassifier
+from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TfidfLogistic
 from training.moderation.plots import plot_pr_curves
 from training.moderation.preprocess import (
     PAD_ID,
@@ -39,6 +40,9 @@ from training.moderation.preprocess import (
     short_segments,
 )
 
+LinearFit = tuple[TfidfTransformer, list[LogisticRegression]]
+"""The fitted TF-IDF weighting and one logistic regression per head."""
+
 HEAD_LABELS: dict[str, str] = {"spam": "label"}
 """Harm head -> label column of the dataset frame (1 = harmful)."""
 
@@ -46,10 +50,13 @@ BLOCK_PRECISION = 0.99
 REVIEW_RECALL = 0.95
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SMOKE_EMAILS = 1500
+NETWORK_WEIGHTS = tuple(share / 10 for share in range(1, 10))
+"""The network's share in the stack, picked on validation."""
+SHORT_TEXT_WORDS = 20
+"""Below this many words a text is judged by the short-text rule (``add_short_text_thresholds``)."""
 SEGMENTS_PER_EMAIL = 2
 SEGMENT_WORDS = 16
 """Short training windows: 1..16 words, about the length of a chat message or a subject line."""
-PARTS = ("train", "val", "test")
 _SCORE_BATCH = 512
 
 
@@ -58,8 +65,8 @@ class ModerationTask(TrainTask):
     headline_metric: ClassVar[str] = "pr_auc"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
-        "lr": 1e-2,
-        "weight_decay": 0.0,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
         "epochs": 4,
         "batch_size": 64,
         "embedding_dim": 32,
@@ -70,6 +77,9 @@ class ModerationTask(TrainTask):
     }
     featurizer: ClassVar[FeaturizerConfig] = FeaturizerConfig()
 
+    def __init__(self) -> None:
+        self._linear_fits: dict[tuple[str, int], LinearFit] = {}
+
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
         dataset = load("spamassassin", settings)
         frame = dataset.frame.assign(normalized=[normalize_email(text) for text in dataset.frame["text"]])
@@ -78,7 +88,9 @@ class ModerationTask(TrainTask):
         duplicates_dropped = len(dataset.frame) - len(frame)
         seed = self.default_config["seed"]
         if smoke:
-            frame, _ = train_test_split(frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed)
+            frame, _ = train_test_split(
+                frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
+            )
             frame = frame.reset_index(drop=True)
         labels = frame[list(HEAD_LABELS.values())].to_numpy(dtype=np.float32)
         parts = stratified_split(frame["group"].to_numpy(), seed)
@@ -89,7 +101,8 @@ class ModerationTask(TrainTask):
         }
         columns["train"] = with_segments(columns["train"], [texts[row] for row in parts["train"]], seed)
         columns["test"]["body_tokens"] = featurize(
-            [normalize_email(frame["text"][row], with_subject=False) for row in parts["test"]], self.featurizer
+            [normalize_email(frame["text"][row], with_subject=False) for row in parts["test"]],
+            self.featurizer,
         )
         meta = {
             "heads": list(HEAD_LABELS),
@@ -113,6 +126,16 @@ class ModerationTask(TrainTask):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(model(batch["tokens"]), batch["labels"])
 
+    def finalize(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> nn.Module:
+        return stack_on_validation(model, data, self.linear_fit(data))
+
+    def linear_fit(self, data: TaskData) -> LinearFit:
+        """``fit_tfidf_logistic`` once per data set: the stack, its evaluation and the baseline share it."""
+        key = (data.digest, len(data.train["tokens"]))
+        if key not in self._linear_fits:
+            self._linear_fits[key] = fit_tfidf_logistic(data)
+        return self._linear_fits[key]
+
     def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Drop a random share of n-gram ids, so no single phrase decides a head."""
         tokens = batch["tokens"]
@@ -122,9 +145,10 @@ class ModerationTask(TrainTask):
     def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
         heads = data.meta["heads"]
         model_scores = {part: predict(model, tokens) for part, tokens in scored_parts(data).items()}
-        baseline_scores = tfidf_baseline_scores(data)
+        baseline_scores = tfidf_baseline_scores(data, self.linear_fit(data))
         metrics, thresholds, operating = score_heads(data, model_scores, heads)
         baseline_metrics, _, _ = score_heads(data, baseline_scores, heads)
+        add_short_text_thresholds(thresholds, model, data.meta["featurizer"]["max_tokens"])
         metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
         curves = {
             "heads": {
@@ -142,7 +166,9 @@ class ModerationTask(TrainTask):
         return Evaluation(metrics=metrics, curves=curves, artifacts={"thresholds": thresholds})
 
     def baseline(self, data: TaskData) -> dict[str, float]:
-        metrics, _, _ = score_heads(data, tfidf_baseline_scores(data), data.meta["heads"])
+        metrics, _, _ = score_heads(
+            data, tfidf_baseline_scores(data, self.linear_fit(data)), data.meta["heads"]
+        )
         return metrics
 
     def export(
@@ -211,15 +237,20 @@ def data_part(data: TaskData, part: str) -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
-    """Probabilities [N, heads] in eval mode, in batches."""
+def logits(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
+    """Raw scores [N, heads] in eval mode, in batches."""
     model.eval()
-    device = next(model.parameters()).device
+    device = next(iter(model.state_dict().values())).device
     scores = [
-        torch.sigmoid(model(torch.from_numpy(tokens[start : start + _SCORE_BATCH]).to(device))).cpu().numpy()
+        model(torch.from_numpy(tokens[start : start + _SCORE_BATCH]).to(device)).cpu().numpy()
         for start in range(0, len(tokens), _SCORE_BATCH)
     ]
     return np.concatenate(scores).astype(np.float64)
+
+
+def predict(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
+    """Probabilities [N, heads]."""
+    return expit(logits(model, tokens))
 
 
 def scored_parts(data: TaskData) -> dict[str, np.ndarray]:
@@ -228,22 +259,50 @@ def scored_parts(data: TaskData) -> dict[str, np.ndarray]:
     return {"val": data.val["tokens"], "test": data.test["tokens"], "test_body": data.test["body_tokens"]}
 
 
-def tfidf_baseline_scores(data: TaskData) -> dict[str, np.ndarray]:
-    """TF-IDF over the same hashed n-gram ids + one logistic regression per head, trained on the
-    whole train emails (not the short windows): scores for each of ``scored_parts``."""
+def fit_tfidf_logistic(data: TaskData) -> LinearFit:
+    """TF-IDF over the hashed n-gram ids + one logistic regression per head, fitted on the whole
+    train emails (not the short windows): the baseline, and the linear half of the stack."""
     buckets = data.meta["featurizer"]["buckets"]
     emails = data.train["segment"] == 0
-    train = bag_of_ids(data.train["tokens"][emails], buckets)
-    tfidf = TfidfTransformer(sublinear_tf=True).fit(train)
-    features = {part: tfidf.transform(bag_of_ids(tokens, buckets)) for part, tokens in scored_parts(data).items()}
-    scores: dict[str, list[np.ndarray]] = {part: [] for part in features}
-    for h in range(len(data.meta["heads"])):
-        classifier = LogisticRegression(C=10.0, max_iter=2000).fit(
-            tfidf.transform(train), data.train["labels"][emails, h]
-        )
-        for part, columns in scores.items():
-            columns.append(classifier.predict_proba(features[part])[:, 1])
-    return {part: np.stack(columns, axis=1) for part, columns in scores.items()}
+    counts = bag_of_ids(data.train["tokens"][emails], buckets)
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+    features = tfidf.transform(counts)
+    classifiers = [
+        LogisticRegression(C=10.0, max_iter=2000).fit(features, data.train["labels"][emails, h])
+        for h in range(len(data.meta["heads"]))
+    ]
+    return tfidf, classifiers
+
+
+def tfidf_baseline_scores(data: TaskData, fit: LinearFit) -> dict[str, np.ndarray]:
+    """The TF-IDF + logistic regression baseline's probabilities for each of ``scored_parts``."""
+    buckets = data.meta["featurizer"]["buckets"]
+    tfidf, classifiers = fit
+    scores = {}
+    for part, tokens in scored_parts(data).items():
+        features = tfidf.transform(bag_of_ids(tokens, buckets))
+        scores[part] = np.stack([c.predict_proba(features)[:, 1] for c in classifiers], axis=1)
+    return scores
+
+
+def stack_on_validation(network: nn.Module, data: TaskData, fit: LinearFit) -> StackedClassifier:
+    """The network plus the TF-IDF logistic regression, with the network's share that gives the
+    best validation PR-AUC (never 0 or 1: a stack that drops a half is not a stack)."""
+    tfidf, classifiers = fit
+    linear = TfidfLogistic(
+        torch.from_numpy(tfidf.idf_),
+        torch.from_numpy(np.concatenate([c.coef_ for c in classifiers])),
+        torch.from_numpy(np.concatenate([c.intercept_ for c in classifiers])),
+    )
+    network_logits, linear_logits = logits(network, data.val["tokens"]), logits(linear, data.val["tokens"])
+    scales = (float(network_logits.std()), float(linear_logits.std()))
+    labels = data.val["labels"]
+
+    def val_pr_auc(weight: float) -> float:
+        mixed = weight * network_logits / scales[0] + (1 - weight) * linear_logits / scales[1]
+        return float(np.mean([pr_auc(labels[:, h], mixed[:, h]) for h in range(labels.shape[1])]))
+
+    return StackedClassifier(network, linear, scales, max(NETWORK_WEIGHTS, key=val_pr_auc))
 
 
 def score_heads(
@@ -294,18 +353,38 @@ def read_short_messages(path: Path = SHORT_MESSAGES) -> list[tuple[str, str]]:
     return [tuple(line.split("\t", 1)) for line in lines if line and not line.startswith("#")]
 
 
+def add_short_text_thresholds(
+    thresholds: dict[str, dict[str, Any]], model: nn.Module, max_tokens: int
+) -> None:
+    """Per head: texts under ``SHORT_TEXT_WORDS`` words are never blocked (the block precision was
+    measured on emails, not on one-liners) and go to review only above both the email review
+    threshold and the score of a text with no n-grams at all, i.e. only on net spam evidence."""
+    no_evidence = predict(model, np.full((1, max_tokens), PAD_ID, dtype=np.int64))[0]
+    for h, head in enumerate(thresholds):
+        thresholds[head]["short_words"] = SHORT_TEXT_WORDS
+        thresholds[head]["short_review"] = max(float(no_evidence[h]), float(thresholds[head]["review"]))
+
+
 def short_message_check(
-    model: nn.Module, thresholds: dict[str, dict[str, float | None]], featurizer: dict[str, Any]
+    model: nn.Module, thresholds: dict[str, dict[str, Any]], featurizer: dict[str, Any]
 ) -> dict[str, float]:
     """Share of the hand-written benign lines allowed, and of the harmful ones flagged (review or
-    block) or blocked, by the strictest head, through serving's own normalisation."""
+    block) or blocked, by the strictest head, through serving's normalisation and short-text rule."""
     labels, texts = zip(*read_short_messages(), strict=True)
     config = FeaturizerConfig(**featurizer)
-    scores = predict(model, featurize([normalize_email(text, config.max_chars) for text in texts], config))
+    normalized = [normalize_email(text, config.max_chars) for text in texts]
+    scores = predict(model, featurize(normalized, config))
     heads = list(thresholds)
+    short = np.array(
+        [[len(text.split()) < thresholds[head]["short_words"] for head in heads] for text in normalized]
+    )
     review = np.array([thresholds[head]["review"] for head in heads])
-    block = np.array([np.inf if thresholds[head]["block"] is None else thresholds[head]["block"] for head in heads])
-    flagged, blocked = (scores >= review).any(axis=1), (scores >= block).any(axis=1)
+    short_review = np.array([thresholds[head]["short_review"] for head in heads])
+    block = np.array(
+        [np.inf if thresholds[head]["block"] is None else thresholds[head]["block"] for head in heads]
+    )
+    flagged = (scores >= np.where(short, short_review, review)).any(axis=1)
+    blocked = (~short & (scores >= block)).any(axis=1)
     benign, harmful = np.array(labels) == "benign", np.array(labels) == "harmful"
     return {
         "short_benign_allowed": float(np.mean(~flagged[benign])),
