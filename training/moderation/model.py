@@ -42,20 +42,24 @@ class HashedNgramClassifier(nn.Module):
 
 class TfidfLogistic(nn.Module):
     """TF-IDF over the ids (binary term frequency, L2 norm) + logistic regression, as tensors, so a
-    model fitted by scikit-learn on the driver exports to TorchScript with the network."""
+    model fitted by scikit-learn on the driver exports to TorchScript with the network.
+
+    One summing embedding bag holds, per id, ``idf * coef`` for each head and ``idf**2`` last:
+    one pass gives the unnormalised logits and the squared norm they are divided by.
+    """
 
     def __init__(self, idf: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> None:
         """``idf`` [buckets], ``coef`` [heads, buckets], ``intercept`` [heads] (scikit-learn's fit)."""
         super().__init__()
-        self.padding = PAD_ID
-        self.register_buffer("idf", idf.to(torch.float32))
-        self.register_buffer("weight", (idf[:, None] * coef.T).to(torch.float32))
+        self.heads = int(coef.shape[0])
+        table = torch.cat([idf[:, None] * coef.T, idf[:, None] ** 2], dim=1).to(torch.float32)
+        self.terms = nn.EmbeddingBag.from_pretrained(table, freeze=True, mode="sum", padding_idx=PAD_ID)
         self.register_buffer("intercept", intercept.to(torch.float32))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        present = (tokens != self.padding).to(torch.float32)
-        norm = (self.idf[tokens].pow(2) * present).sum(dim=1, keepdim=True).sqrt().clamp(min=1e-12)
-        return (self.weight[tokens] * present.unsqueeze(-1)).sum(dim=1) / norm + self.intercept
+        sums = self.terms(tokens)
+        norm = sums[:, self.heads :].sqrt().clamp(min=1e-12)
+        return sums[:, : self.heads] / norm + self.intercept
 
 
 class StackedClassifier(nn.Module):

@@ -6,7 +6,8 @@ and a new category slots in as one more (head, label column) pair.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,8 +41,15 @@ from training.moderation.preprocess import (
     short_segments,
 )
 
-LinearFit = tuple[TfidfTransformer, list[LogisticRegression]]
-"""The fitted TF-IDF weighting and one logistic regression per head."""
+
+@dataclass(frozen=True)
+class LinearFit:
+    """The fitted TF-IDF weighting, one logistic regression per head, and what fitting took."""
+
+    tfidf: TfidfTransformer
+    classifiers: list[LogisticRegression]
+    seconds: float
+
 
 HEAD_LABELS: dict[str, str] = {"spam": "label"}
 """Harm head -> label column of the dataset frame (1 = harmful)."""
@@ -150,6 +158,7 @@ class ModerationTask(TrainTask):
         baseline_metrics, _, _ = score_heads(data, baseline_scores, heads)
         add_short_text_thresholds(thresholds, model, data.meta["featurizer"]["max_tokens"])
         metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
+        metrics["baseline_fit_seconds"] = self.linear_fit(data).seconds  # also the stack's linear half
         curves = {
             "heads": {
                 head: {
@@ -262,6 +271,7 @@ def scored_parts(data: TaskData) -> dict[str, np.ndarray]:
 def fit_tfidf_logistic(data: TaskData) -> LinearFit:
     """TF-IDF over the hashed n-gram ids + one logistic regression per head, fitted on the whole
     train emails (not the short windows): the baseline, and the linear half of the stack."""
+    started = time.monotonic()
     buckets = data.meta["featurizer"]["buckets"]
     emails = data.train["segment"] == 0
     counts = bag_of_ids(data.train["tokens"][emails], buckets)
@@ -271,13 +281,13 @@ def fit_tfidf_logistic(data: TaskData) -> LinearFit:
         LogisticRegression(C=10.0, max_iter=2000).fit(features, data.train["labels"][emails, h])
         for h in range(len(data.meta["heads"]))
     ]
-    return tfidf, classifiers
+    return LinearFit(tfidf, classifiers, time.monotonic() - started)
 
 
 def tfidf_baseline_scores(data: TaskData, fit: LinearFit) -> dict[str, np.ndarray]:
     """The TF-IDF + logistic regression baseline's probabilities for each of ``scored_parts``."""
     buckets = data.meta["featurizer"]["buckets"]
-    tfidf, classifiers = fit
+    tfidf, classifiers = fit.tfidf, fit.classifiers
     scores = {}
     for part, tokens in scored_parts(data).items():
         features = tfidf.transform(bag_of_ids(tokens, buckets))
@@ -288,7 +298,7 @@ def tfidf_baseline_scores(data: TaskData, fit: LinearFit) -> dict[str, np.ndarra
 def stack_on_validation(network: nn.Module, data: TaskData, fit: LinearFit) -> StackedClassifier:
     """The network plus the TF-IDF logistic regression, with the network's share that gives the
     best validation PR-AUC (never 0 or 1: a stack that drops a half is not a stack)."""
-    tfidf, classifiers = fit
+    tfidf, classifiers = fit.tfidf, fit.classifiers
     linear = TfidfLogistic(
         torch.from_numpy(tfidf.idf_),
         torch.from_numpy(np.concatenate([c.coef_ for c in classifiers])),
