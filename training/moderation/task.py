@@ -62,6 +62,9 @@ NETWORK_WEIGHTS = tuple(share / 10 for share in range(1, 10))
 """The network's share in the stack, picked on validation."""
 SHORT_TEXT_WORDS = 20
 """Below this many words a text is judged by the short-text rule (``add_short_text_thresholds``)."""
+SHORT_REVIEW_SCORE = 0.5
+"""Even odds: both halves of the stack are trained on log-loss, so a 0 logit means "as likely
+spam as not"; a short text carries too little evidence for the emails' lower review bar."""
 SEGMENTS_PER_EMAIL = 2
 SEGMENT_WORDS = 16
 """Short training windows: 1..16 words, about the length of a chat message or a subject line."""
@@ -156,7 +159,7 @@ class ModerationTask(TrainTask):
         baseline_scores = tfidf_baseline_scores(data, self.linear_fit(data))
         metrics, thresholds, operating = score_heads(data, model_scores, heads)
         baseline_metrics, _, _ = score_heads(data, baseline_scores, heads)
-        add_short_text_thresholds(thresholds, model, data.meta["featurizer"]["max_tokens"])
+        add_short_text_thresholds(thresholds)
         metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
         metrics["baseline_fit_seconds"] = self.linear_fit(data).seconds  # also the stack's linear half
         curves = {
@@ -363,16 +366,13 @@ def read_short_messages(path: Path = SHORT_MESSAGES) -> list[tuple[str, str]]:
     return [tuple(line.split("\t", 1)) for line in lines if line and not line.startswith("#")]
 
 
-def add_short_text_thresholds(
-    thresholds: dict[str, dict[str, Any]], model: nn.Module, max_tokens: int
-) -> None:
+def add_short_text_thresholds(thresholds: dict[str, dict[str, Any]]) -> None:
     """Per head: texts under ``SHORT_TEXT_WORDS`` words are never blocked (the block precision was
-    measured on emails, not on one-liners) and go to review only above both the email review
-    threshold and the score of a text with no n-grams at all, i.e. only on net spam evidence."""
-    no_evidence = predict(model, np.full((1, max_tokens), PAD_ID, dtype=np.int64))[0]
-    for h, head in enumerate(thresholds):
-        thresholds[head]["short_words"] = SHORT_TEXT_WORDS
-        thresholds[head]["short_review"] = max(float(no_evidence[h]), float(thresholds[head]["review"]))
+    measured on emails, not on one-liners) and go to review only when the model finds them more
+    likely spam than not (``SHORT_REVIEW_SCORE``) and above the email review threshold."""
+    for point in thresholds.values():
+        point["short_words"] = SHORT_TEXT_WORDS
+        point["short_review"] = max(SHORT_REVIEW_SCORE, float(point["review"]))
 
 
 def short_message_check(
