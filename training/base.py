@@ -85,6 +85,11 @@ class TrainTask(ABC):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> torch.Tensor:
         """Scalar training loss; ``batch`` holds the train columns as tensors on the worker's device."""
 
+    def finalize(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> nn.Module:
+        """Driver side, after Ray training and before evaluation: parts fitted in closed form on
+        the whole train split (e.g. a linear model stacked with the network). Default: as trained."""
+        return model
+
     def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Optional training-time augmentation, on the worker (not applied to validation)."""
         return batch

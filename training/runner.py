@@ -266,6 +266,7 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
 
     device = driver_device(settings)
     with console.status(f"{task.name}: evaluating on {device}"):
+        trained.model = task.finalize(trained.model, data, config)
         evaluation = task.evaluate(trained.model.to(device), data, config)
         baseline = task.baseline(data)
     with (

@@ -19,13 +19,16 @@ from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
 from training.metrics.classification import pr_auc
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
-from training.moderation.task import BLOCK_PRECISION, REVIEW_RECALL, ModerationTask
+from training.moderation.task import BLOCK_PRECISION, REVIEW_RECALL, SHORT_TEXT_WORDS, ModerationTask
 from training.options import TrainOptions
 from training.runner import TrainOutcome, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "moderation"
+SMOKE_SHORT_FLAGGED = 0.7
+SMOKE_SHORT_ALLOWED = 0.7
+"""Floors for a model trained on 1,500 emails, well below what it measured (see the report)."""
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def test_registered_version_beats_a_trivial_predictor(settings: Settings, outcom
     # A constant (or random) score has PR-AUC equal to the base rate.
     assert outcome.metrics["pr_auc"] > base_rate + 0.3
     assert outcome.metrics["roc_auc"] > 0.9
-    assert set(outcome.baseline) == set(outcome.metrics)
+    assert set(outcome.baseline) < set(outcome.metrics)  # the model adds the short-message check
     assert outcome.version == 1 and outcome.alias == "champion"
 
 
@@ -80,6 +83,18 @@ def test_thresholds_are_stored_with_the_version(version_folder: Path) -> None:
         if point["block"] is not None:
             assert point["review"] <= point["block"] <= 1.0
             assert point["val_precision_at_block"] >= BLOCK_PRECISION
+        assert point["short_words"] == SHORT_TEXT_WORDS
+        assert point["review"] <= point["short_review"] <= 1.0
+
+
+def test_short_messages_are_scored_and_never_blocked(outcome: TrainOutcome) -> None:
+    """The hand-written one-liners (training/moderation/short_messages.tsv) through the trained
+    smoke model and the short-text rule: none is blocked, obvious spam is mostly flagged and
+    benign lines mostly allowed (full-data numbers: docs/models.md)."""
+    metrics = outcome.metrics
+    assert metrics["short_benign_blocked"] == metrics["short_harmful_blocked"] == 0.0
+    assert metrics["short_harmful_flagged"] >= SMOKE_SHORT_FLAGGED
+    assert metrics["short_benign_allowed"] >= SMOKE_SHORT_ALLOWED
 
 
 def test_exported_scorer_reproduces_the_registered_metric(

@@ -46,18 +46,21 @@ class FeaturizerConfig:
     """Character n-grams of each distinct word (with boundary marks): robust to v1agra-style spelling."""
 
 
-def normalize_email(raw: str | bytes, max_chars: int = FeaturizerConfig.max_chars) -> str:
+def normalize_email(
+    raw: str | bytes, max_chars: int = FeaturizerConfig.max_chars, with_subject: bool = True
+) -> str:
     """Subject + decoded text body, HTML stripped, URLs/emails/numbers as tokens, lowercase, bounded.
 
-    Never raises on malformed input: broken MIME degrades to the raw text, undecodable bytes to
-    replacement characters, empty input to an empty string.
+    ``with_subject=False`` keeps the body alone: the leakage check scores emails with every header
+    gone. Never raises on malformed input: broken MIME degrades to the raw text, undecodable
+    bytes to replacement characters, empty input to an empty string.
     """
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
     raw = raw.encode("utf-8", errors="replace").decode("utf-8")  # drop lone surrogates
     message = email.message_from_string(raw, policy=email.policy.compat32)
-    text = f"{_subject(message)}\n{_body(message)}"
-    return normalize_text(text, max_chars)
+    subject = _subject(message) if with_subject else ""
+    return normalize_text(f"{subject}\n{_body(message)}", max_chars)
 
 
 def normalize_text(text: str, max_chars: int) -> str:
@@ -135,6 +138,18 @@ def featurize(texts: list[str], config: FeaturizerConfig) -> np.ndarray:
         found = token_ids(text, config)
         ids[row, : len(found)] = found
     return ids
+
+
+def short_segments(text: str, count: int, max_words: int, rng: np.random.Generator) -> list[str]:
+    """``count`` random windows of 1..``max_words`` consecutive words of a normalised text: what a
+    one-line message looks like, cut from a labelled email (a text shorter than a window is used whole)."""
+    words = text.split(" ")
+    segments = []
+    for _ in range(count):
+        length = int(rng.integers(1, max_words + 1))
+        start = int(rng.integers(0, max(1, len(words) - length + 1)))
+        segments.append(" ".join(words[start : start + length]))
+    return segments
 
 
 def _bucket(gram: str, buckets: int) -> int:

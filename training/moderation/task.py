@@ -6,12 +6,14 @@ and a new category slots in as one more (head, label column) pair.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -30,9 +32,25 @@ from training.metrics.classification import (
     precision_recall_at,
     roc_auc,
 )
-from training.moderation.model import HarmScorer, HashedNgramClassifier
+from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TfidfLogistic
 from training.moderation.plots import plot_pr_curves
-from training.moderation.preprocess import PAD_ID, FeaturizerConfig, featurize, normalize_email
+from training.moderation.preprocess import (
+    PAD_ID,
+    FeaturizerConfig,
+    featurize,
+    normalize_email,
+    short_segments,
+)
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """The fitted TF-IDF weighting, one logistic regression per head, and what fitting took."""
+
+    tfidf: TfidfTransformer
+    classifiers: list[LogisticRegression]
+    seconds: float
+
 
 HEAD_LABELS: dict[str, str] = {"spam": "label"}
 """Harm head -> label column of the dataset frame (1 = harmful)."""
@@ -41,7 +59,16 @@ BLOCK_PRECISION = 0.99
 REVIEW_RECALL = 0.95
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SMOKE_EMAILS = 1500
-PARTS = ("train", "val", "test")
+NETWORK_WEIGHTS = tuple(share / 10 for share in range(1, 10))
+"""The network's share in the stack, picked on validation."""
+SHORT_TEXT_WORDS = 20
+"""Below this many words a text is judged by the short-text rule (``add_short_text_thresholds``)."""
+SHORT_REVIEW_SCORE = 0.5
+"""Even odds: both halves of the stack are trained on log-loss, so a 0 logit means "as likely
+spam as not"; a short text carries too little evidence for the emails' lower review bar."""
+SEGMENTS_PER_EMAIL = 2
+SEGMENT_WORDS = 16
+"""Short training windows: 1..16 words, about the length of a chat message or a subject line."""
 _SCORE_BATCH = 512
 
 
@@ -50,8 +77,8 @@ class ModerationTask(TrainTask):
     headline_metric: ClassVar[str] = "pr_auc"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
-        "lr": 1e-2,
-        "weight_decay": 0.0,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
         "epochs": 4,
         "batch_size": 64,
         "embedding_dim": 32,
@@ -62,28 +89,39 @@ class ModerationTask(TrainTask):
     }
     featurizer: ClassVar[FeaturizerConfig] = FeaturizerConfig()
 
+    def __init__(self) -> None:
+        self._linear_fits: dict[tuple[str, int], LinearFit] = {}
+
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
         dataset = load("spamassassin", settings)
         frame = dataset.frame.assign(normalized=[normalize_email(text) for text in dataset.frame["text"]])
         # Forwarded copies of one email are the same example: keep one so no test email was trained on.
         frame = frame.drop_duplicates("normalized").reset_index(drop=True)
         duplicates_dropped = len(dataset.frame) - len(frame)
+        seed = self.default_config["seed"]
         if smoke:
             frame, _ = train_test_split(
-                frame,
-                train_size=SMOKE_EMAILS,
-                stratify=frame["group"],
-                random_state=self.default_config["seed"],
+                frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
             )
-        tokens = featurize(frame["normalized"].tolist(), self.featurizer)
+            frame = frame.reset_index(drop=True)
         labels = frame[list(HEAD_LABELS.values())].to_numpy(dtype=np.float32)
-        parts = stratified_split(frame["group"].to_numpy(), self.default_config["seed"])
-        columns = {name: {"tokens": tokens[rows], "labels": labels[rows]} for name, rows in parts.items()}
+        parts = stratified_split(frame["group"].to_numpy(), seed)
+        texts = frame["normalized"].tolist()
+        columns = {
+            name: {"tokens": featurize([texts[row] for row in rows], self.featurizer), "labels": labels[rows]}
+            for name, rows in parts.items()
+        }
+        columns["train"] = with_segments(columns["train"], [texts[row] for row in parts["train"]], seed)
+        columns["test"]["body_tokens"] = featurize(
+            [normalize_email(frame["text"][row], with_subject=False) for row in parts["test"]],
+            self.featurizer,
+        )
         meta = {
             "heads": list(HEAD_LABELS),
             "featurizer": asdict(self.featurizer),
             "rows": {name: len(rows) for name, rows in parts.items()},
-            "positive_rate": {name: float(part["labels"].mean()) for name, part in columns.items()},
+            "segment_rows": int(columns["train"]["segment"].sum()),
+            "positive_rate": {name: float(labels[rows].mean()) for name, rows in parts.items()},
             "duplicates_dropped": duplicates_dropped,
         }
         return TaskData(**columns, digest=dataset.digest, meta=meta)
@@ -100,6 +138,16 @@ class ModerationTask(TrainTask):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(model(batch["tokens"]), batch["labels"])
 
+    def finalize(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> nn.Module:
+        return stack_on_validation(model, data, self.linear_fit(data))
+
+    def linear_fit(self, data: TaskData) -> LinearFit:
+        """``fit_tfidf_logistic`` once per data set: the stack, its evaluation and the baseline share it."""
+        key = (data.digest, len(data.train["tokens"]))
+        if key not in self._linear_fits:
+            self._linear_fits[key] = fit_tfidf_logistic(data)
+        return self._linear_fits[key]
+
     def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Drop a random share of n-gram ids, so no single phrase decides a head."""
         tokens = batch["tokens"]
@@ -108,10 +156,13 @@ class ModerationTask(TrainTask):
 
     def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
         heads = data.meta["heads"]
-        model_scores = {part: predict(model, data_part(data, part)["tokens"]) for part in ("val", "test")}
-        baseline_scores = tfidf_baseline_scores(data)
+        model_scores = {part: predict(model, tokens) for part, tokens in scored_parts(data).items()}
+        baseline_scores = tfidf_baseline_scores(data, self.linear_fit(data))
         metrics, thresholds, operating = score_heads(data, model_scores, heads)
         baseline_metrics, _, _ = score_heads(data, baseline_scores, heads)
+        add_short_text_thresholds(thresholds)
+        metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
+        metrics["baseline_fit_seconds"] = self.linear_fit(data).seconds  # also the stack's linear half
         curves = {
             "heads": {
                 head: {
@@ -128,7 +179,9 @@ class ModerationTask(TrainTask):
         return Evaluation(metrics=metrics, curves=curves, artifacts={"thresholds": thresholds})
 
     def baseline(self, data: TaskData) -> dict[str, float]:
-        metrics, _, _ = score_heads(data, tfidf_baseline_scores(data), data.meta["heads"])
+        metrics, _, _ = score_heads(
+            data, tfidf_baseline_scores(data, self.linear_fit(data)), data.meta["heads"]
+        )
         return metrics
 
     def export(
@@ -176,35 +229,95 @@ def stratified_split(groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def with_segments(part: dict[str, np.ndarray], texts: list[str], seed: int) -> dict[str, np.ndarray]:
+    """The train emails plus ``SEGMENTS_PER_EMAIL`` short windows of each (with its label),
+    shuffled together so every batch mixes both; ``segment`` flags the windows, so the baseline
+    keeps to whole emails."""
+    rng = np.random.default_rng(seed)
+    windows = [
+        segment for text in texts for segment in short_segments(text, SEGMENTS_PER_EMAIL, SEGMENT_WORDS, rng)
+    ]
+    labels = np.repeat(part["labels"], SEGMENTS_PER_EMAIL, axis=0)
+    rows = rng.permutation(len(texts) + len(windows))
+    return {
+        "tokens": np.concatenate([part["tokens"], featurize(windows, ModerationTask.featurizer)])[rows],
+        "labels": np.concatenate([part["labels"], labels])[rows],
+        "segment": np.concatenate([np.zeros(len(texts), np.int8), np.ones(len(windows), np.int8)])[rows],
+    }
+
+
 def data_part(data: TaskData, part: str) -> dict[str, np.ndarray]:
     return {"train": data.train, "val": data.val, "test": data.test}[part]
 
 
 @torch.no_grad()
-def predict(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
-    """Probabilities [N, heads] in eval mode, in batches."""
+def logits(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
+    """Raw scores [N, heads] in eval mode, in batches."""
     model.eval()
-    device = next(model.parameters()).device
+    device = next(iter(model.state_dict().values())).device
     scores = [
-        torch.sigmoid(model(torch.from_numpy(tokens[start : start + _SCORE_BATCH]).to(device))).cpu().numpy()
+        model(torch.from_numpy(tokens[start : start + _SCORE_BATCH]).to(device)).cpu().numpy()
         for start in range(0, len(tokens), _SCORE_BATCH)
     ]
     return np.concatenate(scores).astype(np.float64)
 
 
-def tfidf_baseline_scores(data: TaskData) -> dict[str, np.ndarray]:
-    """TF-IDF over the same hashed n-gram ids + one logistic regression per head (val and test scores)."""
+def predict(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
+    """Probabilities [N, heads]."""
+    return expit(logits(model, tokens))
+
+
+def scored_parts(data: TaskData) -> dict[str, np.ndarray]:
+    """The token sets every scorer is judged on: val (thresholds), test (the gate) and the test
+    emails with every header stripped (the leakage check)."""
+    return {"val": data.val["tokens"], "test": data.test["tokens"], "test_body": data.test["body_tokens"]}
+
+
+def fit_tfidf_logistic(data: TaskData) -> LinearFit:
+    """TF-IDF over the hashed n-gram ids + one logistic regression per head, fitted on the whole
+    train emails (not the short windows): the baseline, and the linear half of the stack."""
+    started = time.monotonic()
     buckets = data.meta["featurizer"]["buckets"]
-    tfidf = TfidfTransformer(sublinear_tf=True).fit(bag_of_ids(data.train["tokens"], buckets))
-    features = {part: tfidf.transform(bag_of_ids(data_part(data, part)["tokens"], buckets)) for part in PARTS}
-    scores = {"val": [], "test": []}
-    for h in range(len(data.meta["heads"])):
-        classifier = LogisticRegression(C=10.0, max_iter=2000).fit(
-            features["train"], data.train["labels"][:, h]
-        )
-        for part in scores:
-            scores[part].append(classifier.predict_proba(features[part])[:, 1])
-    return {part: np.stack(columns, axis=1) for part, columns in scores.items()}
+    emails = data.train["segment"] == 0
+    counts = bag_of_ids(data.train["tokens"][emails], buckets)
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+    features = tfidf.transform(counts)
+    classifiers = [
+        LogisticRegression(C=10.0, max_iter=2000).fit(features, data.train["labels"][emails, h])
+        for h in range(len(data.meta["heads"]))
+    ]
+    return LinearFit(tfidf, classifiers, time.monotonic() - started)
+
+
+def tfidf_baseline_scores(data: TaskData, fit: LinearFit) -> dict[str, np.ndarray]:
+    """The TF-IDF + logistic regression baseline's probabilities for each of ``scored_parts``."""
+    buckets = data.meta["featurizer"]["buckets"]
+    tfidf, classifiers = fit.tfidf, fit.classifiers
+    scores = {}
+    for part, tokens in scored_parts(data).items():
+        features = tfidf.transform(bag_of_ids(tokens, buckets))
+        scores[part] = np.stack([c.predict_proba(features)[:, 1] for c in classifiers], axis=1)
+    return scores
+
+
+def stack_on_validation(network: nn.Module, data: TaskData, fit: LinearFit) -> StackedClassifier:
+    """The network plus the TF-IDF logistic regression, with the network's share that gives the
+    best validation PR-AUC (never 0 or 1: a stack that drops a half is not a stack)."""
+    tfidf, classifiers = fit.tfidf, fit.classifiers
+    linear = TfidfLogistic(
+        torch.from_numpy(tfidf.idf_),
+        torch.from_numpy(np.concatenate([c.coef_ for c in classifiers])),
+        torch.from_numpy(np.concatenate([c.intercept_ for c in classifiers])),
+    )
+    network_logits, linear_logits = logits(network, data.val["tokens"]), logits(linear, data.val["tokens"])
+    scales = (float(network_logits.std()), float(linear_logits.std()))
+    labels = data.val["labels"]
+
+    def val_pr_auc(weight: float) -> float:
+        mixed = weight * network_logits / scales[0] + (1 - weight) * linear_logits / scales[1]
+        return float(np.mean([pr_auc(labels[:, h], mixed[:, h]) for h in range(labels.shape[1])]))
+
+    return StackedClassifier(network, linear, scales, max(NETWORK_WEIGHTS, key=val_pr_auc))
 
 
 def score_heads(
@@ -223,7 +336,12 @@ def score_heads(
         points = choose_operating_points(val_labels, val_scores, BLOCK_PRECISION, REVIEW_RECALL)
         block = precision_recall_at(test_labels, test_scores, points.block)
         review = precision_recall_at(test_labels, test_scores, points.review)
+        body_scores = scores["test_body"][:, h]
+        body_block = precision_recall_at(test_labels, body_scores, points.block)
         metrics |= {
+            f"{head}_body_pr_auc": pr_auc(test_labels, body_scores),
+            f"{head}_body_precision_at_block": body_block[0],
+            f"{head}_body_recall_at_block": body_block[1],
             f"{head}_pr_auc": pr_auc(test_labels, test_scores),
             f"{head}_roc_auc": roc_auc(test_labels, test_scores),
             f"{head}_precision_at_block": block[0],
@@ -236,6 +354,53 @@ def score_heads(
             "block": {"threshold": points.block, "precision": block[0], "recall": block[1]},
             "review": {"threshold": points.review, "precision": review[0], "recall": review[1]},
         }
-    for name in ("pr_auc", "roc_auc"):
+    for name in ("pr_auc", "roc_auc", "body_pr_auc"):
         metrics[name] = float(np.mean([metrics[f"{head}_{name}"] for head in heads]))
     return metrics, thresholds, operating
+
+
+SHORT_MESSAGES = Path(__file__).with_name("short_messages.tsv")
+
+
+def read_short_messages(path: Path = SHORT_MESSAGES) -> list[tuple[str, str]]:
+    """(label, text) rows of the hand-written check set; label is ``benign`` or ``harmful``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [tuple(line.split("\t", 1)) for line in lines if line and not line.startswith("#")]
+
+
+def add_short_text_thresholds(thresholds: dict[str, dict[str, Any]]) -> None:
+    """Per head: texts under ``SHORT_TEXT_WORDS`` words are never blocked (the block precision was
+    measured on emails, not on one-liners) and go to review only when the model finds them more
+    likely spam than not (``SHORT_REVIEW_SCORE``) and above the email review threshold."""
+    for point in thresholds.values():
+        point["short_words"] = SHORT_TEXT_WORDS
+        point["short_review"] = max(SHORT_REVIEW_SCORE, float(point["review"]))
+
+
+def short_message_check(
+    model: nn.Module, thresholds: dict[str, dict[str, Any]], featurizer: dict[str, Any]
+) -> dict[str, float]:
+    """Share of the hand-written benign lines allowed, and of the harmful ones flagged (review or
+    block) or blocked, by the strictest head, through serving's normalisation and short-text rule."""
+    labels, texts = zip(*read_short_messages(), strict=True)
+    config = FeaturizerConfig(**featurizer)
+    normalized = [normalize_email(text, config.max_chars) for text in texts]
+    scores = predict(model, featurize(normalized, config))
+    heads = list(thresholds)
+    short = np.array(
+        [[len(text.split()) < thresholds[head]["short_words"] for head in heads] for text in normalized]
+    )
+    review = np.array([thresholds[head]["review"] for head in heads])
+    short_review = np.array([thresholds[head]["short_review"] for head in heads])
+    block = np.array(
+        [np.inf if thresholds[head]["block"] is None else thresholds[head]["block"] for head in heads]
+    )
+    flagged = (scores >= np.where(short, short_review, review)).any(axis=1)
+    blocked = (~short & (scores >= block)).any(axis=1)
+    benign, harmful = np.array(labels) == "benign", np.array(labels) == "harmful"
+    return {
+        "short_benign_allowed": float(np.mean(~flagged[benign])),
+        "short_benign_blocked": float(np.mean(blocked[benign])),
+        "short_harmful_flagged": float(np.mean(flagged[harmful])),
+        "short_harmful_blocked": float(np.mean(blocked[harmful])),
+    }

@@ -40,6 +40,11 @@ class HeadThresholds:
 
     review: float
     block: float | None
+    short_words: int = 0
+    """Texts under this many (normalised) words are short: never blocked (0: no short-text rule,
+    as in versions trained before it)."""
+    short_review: float | None = None
+    """The review threshold of a short text (it needs net spam evidence, see training)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,10 @@ def read_thresholds(payload: dict[str, Any], heads: list[str]) -> dict[str, Head
         raise ValueError(f"thresholds.json has no thresholds for heads {missing}")
     return {
         head: HeadThresholds(
-            review=float(payload[head]["review"]), block=_maybe_float(payload[head]["block"])
+            review=float(payload[head]["review"]),
+            block=_maybe_float(payload[head]["block"]),
+            short_words=int(payload[head].get("short_words", 0)),
+            short_review=_maybe_float(payload[head].get("short_review")),
         )
         for head in heads
     }
@@ -111,8 +119,17 @@ def _maybe_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def decide(scores: dict[str, float], thresholds: dict[str, HeadThresholds]) -> Decision:
+def for_length(limits: HeadThresholds, words: int) -> HeadThresholds:
+    """The thresholds that apply to a text of ``words`` normalised words: a short text is never
+    blocked and is reviewed at its own threshold."""
+    if words >= limits.short_words or limits.short_review is None:
+        return limits
+    return HeadThresholds(review=limits.short_review, block=None)
+
+
+def decide(scores: dict[str, float], thresholds: dict[str, HeadThresholds], words: int) -> Decision:
     """The strictest action any head asks for, and the head + threshold that asked for it."""
+    thresholds = {head: for_length(thresholds[head], words) for head in scores}
     verdict, reason = (
         "allow",
         "every score is below its review threshold: "

@@ -43,12 +43,15 @@ class ModerationTransformer(Transformer[codec.ModerationRequest, list[codec.Deci
         return len(request.texts)
 
     async def run(self, request: codec.ModerationRequest, request_id: str) -> list[codec.Decision]:
-        tokens = featurize([normalize_email(text) for text in request.texts], self.featurizer)
+        texts = [normalize_email(text, self.featurizer.max_chars) for text in request.texts]
+        tokens = featurize(texts, self.featurizer)
         outputs = await self.triton(self.triton_model, {"tokens": tokens}, request_id)
         scores = np.asarray(outputs["scores"], dtype=np.float64).reshape(len(tokens), len(self.heads))
         return [
-            codec.decide({head: float(row[h]) for h, head in enumerate(self.heads)}, self.thresholds)
-            for row in scores
+            codec.decide(
+                {head: float(row[h]) for h, head in enumerate(self.heads)}, self.thresholds, len(text.split())
+            )
+            for row, text in zip(scores, texts, strict=True)
         ]
 
     def encode_v1(self, request: codec.ModerationRequest, result: list[codec.Decision]) -> list[Any]:

@@ -104,7 +104,7 @@ def test_v2_rejects_bad_tensors(inputs: list[dict], message: str) -> None:
     ],
 )
 def test_decision_and_its_reason(score: float, decision: str, reason: str) -> None:
-    made = decide({"spam": score}, THRESHOLDS)
+    made = decide({"spam": score}, THRESHOLDS, words=100)
     assert (made.decision, made.scores) == (decision, {"spam": score})
     assert reason in made.reason
 
@@ -114,8 +114,22 @@ def test_the_strictest_head_wins_and_a_head_without_block_never_blocks() -> None
         "spam": HeadThresholds(review=0.5, block=None),
         "abuse": HeadThresholds(review=0.3, block=0.6),
     }
-    assert decide({"spam": 0.99, "abuse": 0.1}, thresholds).decision == "review"
-    assert decide({"spam": 0.99, "abuse": 0.7}, thresholds).decision == "block"
+    assert decide({"spam": 0.99, "abuse": 0.1}, thresholds, words=100).decision == "review"
+    assert decide({"spam": 0.99, "abuse": 0.7}, thresholds, words=100).decision == "block"
+
+
+def test_a_short_text_is_never_blocked_and_reviewed_at_its_own_threshold() -> None:
+    thresholds = {"spam": HeadThresholds(review=0.4, block=0.6, short_words=20, short_review=0.5)}
+    assert decide({"spam": 0.45}, thresholds, words=3).decision == "allow"
+    assert decide({"spam": 0.45}, thresholds, words=20).decision == "review"
+    made = decide({"spam": 0.99}, thresholds, words=3)
+    assert made.decision == "review" and "0.500" in made.reason
+    assert decide({"spam": 0.99}, thresholds, words=20).decision == "block"
+
+
+def test_versions_without_a_short_text_rule_decide_as_before() -> None:
+    thresholds = {"spam": HeadThresholds(review=0.4, block=0.6)}
+    assert decide({"spam": 0.99}, thresholds, words=1).decision == "block"
 
 
 def test_v1_answer_carries_the_thresholds_it_was_decided_at() -> None:
@@ -127,6 +141,8 @@ def test_v1_answer_carries_the_thresholds_it_was_decided_at() -> None:
 def test_thresholds_file_must_cover_every_head() -> None:
     payload = {"spam": {"review": 0.2, "block": None, "val_precision_at_block": 0.0}}
     assert read_thresholds(payload, ["spam"]) == {"spam": HeadThresholds(0.2, None)}
+    payload["spam"] |= {"short_words": 20, "short_review": 0.3}
+    assert read_thresholds(payload, ["spam"]) == {"spam": HeadThresholds(0.2, None, 20, 0.3)}
     with pytest.raises(ValueError, match="abuse"):
         read_thresholds(payload, ["spam", "abuse"])
 
