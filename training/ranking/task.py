@@ -89,7 +89,7 @@ class RankingTask(TrainTask):
     headline_metric: ClassVar[str] = "auc"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
-        "lr": 2e-3,
+        "lr": 4e-3,
         "weight_decay": 0.0,
         "epochs": 5,
         "batch_size": 512,
@@ -163,19 +163,14 @@ class RankingTask(TrainTask):
         return click_loss + config["retrieval_weight"] * in_batch_softmax_loss(users, items, batch, config)
 
     def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Show a share of rows as a cold user would arrive (unknown id, no history, same profile).
+        """Show a share of rows as a cold user would arrive (unknown id, same profile).
 
         Every training user is warm, but users new to a version are cold: without this the
-        unknown-user ids and the no-history features would reach the model untrained.
+        unknown-user ids would reach the model untrained. The history features stay: each user's
+        first ratings already show the model the no-history row a cold user gets.
         """
-        cold = (
-            torch.rand(len(batch["user"]), device=batch["user"].device) < config["cold_user_rate"]
-        ).unsqueeze(1)
-        return {
-            **batch,
-            "user": torch.where(cold, batch["cold_user"], batch["user"]),
-            "history": torch.where(cold, batch["cold_history"], batch["history"]),
-        }
+        cold = torch.rand(len(batch["user"]), device=batch["user"].device) < config["cold_user_rate"]
+        return {**batch, "user": torch.where(cold.unsqueeze(1), batch["cold_user"], batch["user"])}
 
     def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
         model.eval()
@@ -308,7 +303,6 @@ def feature_columns(
         "item": item_feature_ids(spec, items),
         "context": context_feature_ids(spec, stamps),
         "history": history_feature_ids(spec, histories, users, items, stamps),
-        "cold_history": history_feature_ids(spec, {}, users, items, stamps),
         "label": (part["rating"] >= CLICK_RATING).to_numpy(dtype=np.float32),
         "item_logq": np.log(share).astype(np.float32),
         "user_id": users,
