@@ -79,6 +79,8 @@ RETRIEVAL_K = 100
 NDCG_K = 10
 CALIBRATION_BINS = 10
 _BATCH = 4096
+ID_BLOCKS = ("user", "item", "context")
+"""The click input's id blocks before the history block (the logistic baseline's input)."""
 EASE_L2 = (100.0, 300.0, 1000.0, 3000.0)
 KNN_NEIGHBOURS = (20, 50, 100, 300)
 """Settings tried on validation for the EASE and item-kNN baselines."""
@@ -187,12 +189,17 @@ class RankingTask(TrainTask):
         return Evaluation(metrics=metrics, curves=curves)
 
     def baseline(self, data: TaskData) -> dict[str, float]:
-        """Logistic regression on one-hot click features; most-clicked items for retrieval, and the
-        item-item baselines EASE and item-kNN (``ease_``/``item_knn_`` metrics), each with its fit
-        time in seconds (``*_seconds``)."""
+        """Logistic regression on one-hot user, item and context ids (the click metrics) and on those
+        plus the history ids (``logistic_history_auc``: weaker here, one-hot buckets without
+        crosses); most-clicked items for retrieval, and the item-item baselines EASE and item-kNN
+        (``ease_``/``item_knn_`` metrics); each with its fit time in seconds (``*_seconds``)."""
         started = time.monotonic()
         metrics = ctr_metrics(data, logistic_baseline_probabilities(data))
         metrics["logistic_seconds"] = time.monotonic() - started
+        started = time.monotonic()
+        with_history = logistic_baseline_probabilities(data, (*ID_BLOCKS, "history"))
+        metrics["logistic_history_auc"] = float(roc_auc_score(data.test["label"], with_history))
+        metrics["logistic_history_seconds"] = time.monotonic() - started
         clicked = data.train["item_id"][data.train["label"] > 0.5]
         items, clicks = np.unique(clicked, return_counts=True)
         popular = items[np.argsort(-clicks, kind="stable")].tolist()
@@ -349,7 +356,7 @@ def click_probabilities(model: RankingModel, part: dict[str, np.ndarray]) -> np.
 
 def ctr_columns(part: dict[str, np.ndarray]) -> np.ndarray:
     """The click model's input [N, F] of a split, in ``ctr_feature_ids`` order."""
-    return np.concatenate([part["user"], part["item"], part["context"], part["history"]], axis=1)
+    return np.concatenate([part[block] for block in (*ID_BLOCKS, "history")], axis=1)
 
 
 def ctr_metrics(data: TaskData, probabilities: np.ndarray) -> dict[str, float]:
@@ -364,12 +371,12 @@ def ctr_metrics(data: TaskData, probabilities: np.ndarray) -> dict[str, float]:
     }
 
 
-def logistic_baseline_probabilities(data: TaskData) -> np.ndarray:
-    """Logistic regression on one-hot user, item and context ids (the same ids the model sees)."""
+def logistic_baseline_probabilities(data: TaskData, blocks: tuple[str, ...] = ID_BLOCKS) -> np.ndarray:
+    """Logistic regression on one-hot ids of the given input blocks (ids the model sees too)."""
     size = data.meta["feature_spec"]["vocab_size"]
 
     def one_hot(part: dict[str, np.ndarray]):
-        return bag_of_ids(ctr_columns(part), size)
+        return bag_of_ids(np.concatenate([part[block] for block in blocks], axis=1), size)
 
     classifier = LogisticRegression(C=0.1, max_iter=2000).fit(one_hot(data.train), data.train["label"])
     return classifier.predict_proba(one_hot(data.test))[:, 1]
