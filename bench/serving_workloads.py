@@ -89,9 +89,9 @@ def moderation(state: VersionState, settings: Settings) -> Workload:
 def ranking_candidates(state: VersionState, settings: Settings) -> Workload:
     # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from serving.transformer.models.ranking import CTR
-    from training.ranking.features import FeatureSpec, ctr_feature_ids
+    from training.ranking.features import ctr_feature_ids
 
-    spec = FeatureSpec.from_json(state.preprocessing["feature_spec"])
+    spec, histories = _spec_and_histories(state)
     rng = np.random.default_rng(SEED)
     users = _seen_users(state, rng)
     items = np.array(sorted(int(item) for item in spec.item_rows))
@@ -108,7 +108,11 @@ def ranking_candidates(state: VersionState, settings: Settings) -> Workload:
             [
                 (
                     CTR,
-                    {"features": ctr_feature_ids(spec, [user] * len(row), row, [TIMESTAMP] * len(row))},
+                    {
+                        "features": ctr_feature_ids(
+                            spec, [user] * len(row), row, [TIMESTAMP] * len(row), histories
+                        )
+                    },
                 )
             ]
             for user, row in zip(users, candidates, strict=True)
@@ -119,9 +123,9 @@ def ranking_candidates(state: VersionState, settings: Settings) -> Workload:
 def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
     # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
     from serving.transformer.models.ranking import CTR, RETRIEVE_K, USER_TOWER
-    from training.ranking.features import FeatureSpec, ctr_feature_ids, user_feature_ids
+    from training.ranking.features import ctr_feature_ids, user_feature_ids
 
-    spec = FeatureSpec.from_json(state.preprocessing["feature_spec"])
+    spec, histories = _spec_and_histories(state)
     users = _seen_users(state, np.random.default_rng(SEED))
     retrieved = spec.popular_items[:RETRIEVE_K]  # stands in for the neighbours: same shapes
     return Workload(
@@ -136,7 +140,7 @@ def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
                     CTR,
                     {
                         "features": ctr_feature_ids(
-                            spec, [user] * len(retrieved), retrieved, [TIMESTAMP] * len(retrieved)
+                            spec, [user] * len(retrieved), retrieved, [TIMESTAMP] * len(retrieved), histories
                         )
                     },
                 ),
@@ -144,6 +148,15 @@ def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
             for user in users
         ],
     )
+
+
+def _spec_and_histories(state: VersionState) -> tuple[Any, dict[int, Any]]:
+    """The version's FeatureSpec and parsed rating histories (what the transformer featurises with)."""
+    from training.ranking.features import FeatureSpec  # imported on use: bench start-up stays fast
+    from training.ranking.history import parse_history_table
+
+    spec = FeatureSpec.from_json(state.preprocessing["feature_spec"])
+    return spec, parse_history_table(spec, state.preprocessing["history"])
 
 
 def _seen_users(state: VersionState, rng: np.random.Generator) -> list[int]:

@@ -12,12 +12,14 @@ from training.runner import TrainOutcome
 
 
 def outcome_table(outcome: TrainOutcome) -> Table:
-    """metric | model | baseline | champion, the headline metric first and marked."""
+    """metric | model | baseline | champion, the headline metric first and marked; metrics only the
+    baselines have (extra baselines, their fit times) get a row with an empty model cell."""
     champion_title = f"champion v{outcome.champion_version}" if outcome.champion_version else "champion"
     table = Table(title=f"{outcome.model} v{outcome.version}", title_justify="left")
     for column in ("metric", "model", "baseline", champion_title):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    names = [outcome.headline_metric, *sorted(set(outcome.metrics) - {outcome.headline_metric})]
+    others = (set(outcome.metrics) | set(outcome.baseline)) - {outcome.headline_metric}
+    names = [outcome.headline_metric, *sorted(others)]
     for name in names:
         label = f"[bold]{name}[/] *" if name == outcome.headline_metric else name
         table.add_row(

@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -20,8 +19,9 @@ from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
 from training.options import TrainOptions
 from training.ranking.features import FeatureSpec, ctr_feature_ids, item_feature_ids, user_feature_ids
+from training.ranking.history import parse_history_table
 from training.ranking.lookups import Lookups
-from training.ranking.task import RETRIEVAL_K, RankingTask
+from training.ranking.task import RETRIEVAL_K, RankingTask, ctr_columns
 from training.runner import TrainOutcome, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -59,7 +59,10 @@ def test_registered_version_beats_trivial_predictors(outcome: TrainOutcome) -> N
     assert outcome.metrics["auc"] > 0.6  # a constant or random score has AUC 0.5
     assert outcome.metrics["nce"] < 1.0  # better than predicting the training click rate
     assert outcome.metrics[f"recall_at_{RETRIEVAL_K}"] > 0.1
-    assert set(outcome.baseline) == set(outcome.metrics)
+    assert set(outcome.metrics) <= set(outcome.baseline)
+    for baseline in ("ease", "item_knn"):  # item-item retrieval baselines, scored like the towers
+        assert 0.0 < outcome.baseline[f"{baseline}_recall_at_{RETRIEVAL_K}"] <= 1.0
+        assert outcome.baseline[f"{baseline}_seconds"] > 0.0
     assert outcome.version == 1 and outcome.alias == "champion"
 
 
@@ -67,7 +70,7 @@ def test_exported_click_model_reproduces_the_registered_auc(
     settings: Settings, outcome: TrainOutcome, version_folder: Path
 ) -> None:
     data = RankingTask().prepare(settings, smoke=True)
-    features = np.concatenate([data.test["user"], data.test["item"], data.test["context"]], axis=1)
+    features = ctr_columns(data.test)
     with torch.no_grad():
         probability = load_model(version_folder, "ranking-ctr")(torch.from_numpy(features)).numpy()
     assert probability.shape == (len(features), 1)
@@ -79,6 +82,7 @@ def test_exported_click_model_reproduces_the_registered_auc(
 def test_exports_run_from_preprocessing_json_alone(version_folder: Path) -> None:
     preprocessing = json.loads((version_folder / "preprocessing.json").read_text())
     spec = FeatureSpec.from_json(preprocessing["feature_spec"])
+    histories = parse_history_table(spec, preprocessing["history"])
     users, items, now = [1, 2, 999_999], [50, 181, 999_999], [893_286_638] * 3  # incl. unknown ids
     with torch.no_grad():
         user_vectors = load_model(version_folder, "ranking-user-tower")(
@@ -88,7 +92,7 @@ def test_exports_run_from_preprocessing_json_alone(version_folder: Path) -> None
             torch.from_numpy(item_feature_ids(spec, items))
         )
         clicks = load_model(version_folder, "ranking-ctr")(
-            torch.from_numpy(ctr_feature_ids(spec, users, items, now))
+            torch.from_numpy(ctr_feature_ids(spec, users, items, now, histories))
         )
     dim = preprocessing["embedding_dim"]
     assert user_vectors.shape == item_vectors.shape == (3, dim)

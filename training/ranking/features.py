@@ -10,13 +10,25 @@ Statistics (activity, popularity, id vocabularies) come from the training split 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-PAD_ID = 0
+from training.ranking.history import (
+    FIELD_SIZES as HISTORY_FIELD_SIZES,
+)
+from training.ranking.history import (
+    PAD_ID,
+    RATE_EDGES,
+    ItemIndex,
+    UserHistory,
+    bucket,
+    history_feature_ids,
+)
+
 GENRE_SLOTS = 6
 """Genres per item kept (MovieLens items have at most 6); empty slots are padding."""
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
@@ -45,6 +57,9 @@ class FeatureSpec:
     """str(item_id) -> ids for ``ITEM_FIELDS``."""
     popular_items: list[int]
     """Item ids by training clicks, most clicked first: the cold-start candidate list."""
+    genre_count: int = 0
+    item_click_rate: dict[str, int] = field(default_factory=dict)
+    """str(item_id) -> local bucket (1..) of the item's smoothed training click rate; absent = 0."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,16 +76,30 @@ class FeatureSpec:
     def unknown_item_row(self) -> list[int]:
         return [self.offsets[field] for field in ITEM_FIELDS[:3]] + [PAD_ID] * GENRE_SLOTS
 
+    @cached_property
+    def item_index(self) -> ItemIndex:
+        """Per-item arrays for the history features, built once per spec (not part of the JSON)."""
+        return ItemIndex.build(self)
 
-def bucket(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """Bucket index 0..len(edges): how many edges are <= the value."""
-    return np.searchsorted(np.asarray(edges), np.asarray(values), side="right")
+    def genre_ids(self, item_id: int) -> list[int]:
+        """The item's genre ids (none for an unknown item)."""
+        row = self.item_rows.get(str(item_id))
+        return [g for g in row[len(ITEM_FIELDS) - GENRE_SLOTS :] if g != PAD_ID] if row else []
+
+    def item_id_feature(self, item_id: int | None) -> int:
+        """The item_id field's id of an item (the field's unknown id when untrained or None)."""
+        row = self.item_rows.get(str(item_id))
+        return row[0] if row else self.offsets["item_id"]
 
 
 def hour_and_weekday(timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """UTC hour of day (0-23) and weekday (0 = Monday) of unix timestamps in seconds."""
     hours = np.asarray(timestamps, dtype=np.int64) // SECONDS_PER_HOUR
     return hours % HOURS_PER_DAY, (hours // HOURS_PER_DAY + _EPOCH_WEEKDAY) % DAYS_PER_WEEK
+
+
+ITEM_RATE_PRIOR = 5.0
+"""Pseudo-ratings at the global click rate added to each item's training counts (smoothing)."""
 
 
 def build_feature_spec(
@@ -105,10 +134,18 @@ def build_feature_spec(
         "popularity": 2 + len(POPULARITY_EDGES),
         "hour": 1 + HOURS_PER_DAY,
         "weekday": 1 + DAYS_PER_WEEK,
-    }
+    } | HISTORY_FIELD_SIZES
     offsets, next_id = {}, PAD_ID + 1
-    for field in (*USER_FIELDS, "item_id", "year", "popularity", "genre", *CONTEXT_FIELDS):
-        offsets[field], next_id = next_id, next_id + sizes[field]
+    for name in (
+        *USER_FIELDS,
+        "item_id",
+        "year",
+        "popularity",
+        "genre",
+        *CONTEXT_FIELDS,
+        *HISTORY_FIELD_SIZES,
+    ):
+        offsets[name], next_id = next_id, next_id + sizes[name]
     index = {field: {value: i + 1 for i, value in enumerate(values)} for field, values in categories.items()}
 
     activity = dict(zip(seen_users.tolist(), user_counts.tolist(), strict=True))
@@ -145,7 +182,27 @@ def build_feature_spec(
         np.asarray(train_item_ids)[np.asarray(train_clicks) > 0], return_counts=True
     )
     ranked = clicked_items[np.argsort(-clicks, kind="stable")][:popular_items]
-    return FeatureSpec(offsets, next_id, user_rows, item_rows, [int(i) for i in ranked])
+    return FeatureSpec(
+        offsets,
+        next_id,
+        user_rows,
+        item_rows,
+        [int(i) for i in ranked],
+        genre_count=len(categories["genre"]),
+        item_click_rate=item_click_rate_buckets(train_item_ids, train_clicks),
+    )
+
+
+def item_click_rate_buckets(item_ids: np.ndarray, clicks: np.ndarray) -> dict[str, int]:
+    """str(item) -> 1 + bucket of its training click rate, smoothed towards the global rate."""
+    clicks = np.asarray(clicks, dtype=np.float64)
+    seen, index, counts = np.unique(np.asarray(item_ids), return_inverse=True, return_counts=True)
+    prior = ITEM_RATE_PRIOR * clicks.mean() if len(clicks) else 0.0
+    rates = (np.bincount(index, weights=clicks, minlength=len(seen)) + prior) / (counts + ITEM_RATE_PRIOR)
+    return {
+        str(int(i)): 1 + int(b)
+        for i, b in zip(seen.tolist(), bucket(rates, RATE_EDGES).tolist(), strict=True)
+    }
 
 
 def zip_prefix(code: str) -> str:
@@ -191,14 +248,20 @@ def context_feature_ids(spec: FeatureSpec, timestamps: Sequence[int] | np.ndarra
 
 
 def ctr_feature_ids(
-    spec: FeatureSpec, user_ids: Sequence[int], item_ids: Sequence[int], timestamps: Sequence[int]
+    spec: FeatureSpec,
+    user_ids: Sequence[int],
+    item_ids: Sequence[int],
+    timestamps: Sequence[int],
+    histories: Mapping[int, UserHistory],
 ) -> np.ndarray:
-    """int64 [N, F] = user fields, item fields, context fields (the click model's input)."""
+    """int64 [N, F] = user fields, item fields, context fields, history fields (the click model's
+    input); ``histories`` holds what each user did, only the part before each timestamp counts."""
     return np.concatenate(
         [
             user_feature_ids(spec, user_ids),
             item_feature_ids(spec, item_ids),
             context_feature_ids(spec, timestamps),
+            history_feature_ids(spec, histories, user_ids, item_ids, timestamps),
         ],
         axis=1,
     )

@@ -1,7 +1,8 @@
-"""What a ranking version carries for its answers: item titles and genres, and each user's seen items.
+"""What a ranking version carries for its answers: item titles and genres, each user's seen items,
+and each user's rating history (``training.ranking.history`` writes and reads that one).
 
-Training writes both into preprocessing.json (``items``, ``seen``) so a deployed version answers
-from its own files: the transformer never reads the data catalog. Dependency-free (stdlib +
+Training writes them into preprocessing.json (``items``, ``seen``, ``history``) so a deployed
+version answers from its own files: the transformer never reads the data catalog. Dependency-free (stdlib +
 numpy) because the serving transformer imports it.
 
 ``seen`` holds each user's item ids as one space-separated string: preprocessing.json is indented,
@@ -19,8 +20,8 @@ import numpy as np
 
 from training.ranking.features import split_genres
 
-ITEMS, SEEN = "items", "seen"
-KEYS = (ITEMS, SEEN)
+ITEMS, SEEN, HISTORY = "items", "seen", "history"
+KEYS = (ITEMS, SEEN, HISTORY)
 """The preprocessing.json keys this module writes and reads."""
 
 

@@ -14,24 +14,32 @@ from training.ranking.features import PAD_ID
 
 
 class FieldEmbedding(nn.Module):
-    """Ids [N, leading + pooled + trailing] -> field vectors [N, fields, D]: the ``pooled`` slots in
-    the middle (genres) are averaged into one field, padding excluded."""
+    """Ids [N, sum of widths] -> field vectors [N, fields, D]. The ids come in blocks of
+    ``(width, pooled)``: a plain block gives one field per id, a pooled block (genres, recent
+    items) is averaged into one field, padding excluded."""
 
-    def __init__(self, table: nn.Embedding, leading: int, pooled: int = 0, trailing: int = 0) -> None:
+    def __init__(self, table: nn.Embedding, groups: list[tuple[int, bool]]) -> None:
         super().__init__()
         self.table = table
-        self.leading, self.pooled, self.trailing = leading, pooled, trailing
+        self.widths = [width for width, _ in groups]
+        self.pooled = [pooled for _, pooled in groups]
         self.pad_id = PAD_ID
-        self.fields = leading + (1 if pooled else 0) + trailing
+        self.fields = sum(1 if pooled else width for width, pooled in groups)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         vectors = self.table(ids)
-        if self.pooled == 0:
-            return vectors
-        end = self.leading + self.pooled
-        mask = (ids[:, self.leading : end] != self.pad_id).unsqueeze(-1).to(vectors.dtype)
-        pooled = (vectors[:, self.leading : end] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return torch.cat([vectors[:, : self.leading], pooled.unsqueeze(1), vectors[:, end:]], dim=1)
+        parts: list[torch.Tensor] = []
+        start = 0
+        for index in range(len(self.widths)):
+            end = start + self.widths[index]
+            if self.pooled[index]:
+                mask = (ids[:, start:end] != self.pad_id).unsqueeze(-1).to(vectors.dtype)
+                pooled = (vectors[:, start:end] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                parts.append(pooled.unsqueeze(1))
+            else:
+                parts.append(vectors[:, start:end])
+            start = end
+        return torch.cat(parts, dim=1)
 
 
 def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -94,6 +102,7 @@ class RankingModel(nn.Module):
         item_fields: int,
         item_pooled_slots: int,
         context_fields: int,
+        history_groups: list[tuple[int, bool]],
         embedding_dim: int,
         tower_hidden: int,
         tower_dim: int,
@@ -106,19 +115,19 @@ class RankingModel(nn.Module):
         nn.init.normal_(table.weight, std=0.05)
         with torch.no_grad():
             table.weight[PAD_ID].zero_()
-        item_plain = item_fields - item_pooled_slots
-        self.user_tower = Tower(FieldEmbedding(table, user_fields), tower_hidden, tower_dim, dropout)
-        self.item_tower = Tower(
-            FieldEmbedding(table, item_plain, item_pooled_slots), tower_hidden, tower_dim, dropout
+        item_groups = [(item_fields - item_pooled_slots, False), (item_pooled_slots, True)]
+        self.user_tower = Tower(
+            FieldEmbedding(table, [(user_fields, False)]), tower_hidden, tower_dim, dropout
         )
-        ranker_fields = FieldEmbedding(table, user_fields + item_plain, item_pooled_slots, context_fields)
-        self.ranker = DCNv2(ranker_fields, cross_layers, deep, dropout)
+        self.item_tower = Tower(FieldEmbedding(table, item_groups), tower_hidden, tower_dim, dropout)
+        ranker_groups = [(user_fields, False), *item_groups, (context_fields, False), *history_groups]
+        self.ranker = DCNv2(FieldEmbedding(table, ranker_groups), cross_layers, deep, dropout)
 
     def forward(
-        self, user: torch.Tensor, item: torch.Tensor, context: torch.Tensor
+        self, user: torch.Tensor, item: torch.Tensor, context: torch.Tensor, history: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(click logits [N], user vectors [N, D], item vectors [N, D])."""
-        ctr_ids = torch.cat([user, item, context], dim=1)
+        ctr_ids = torch.cat([user, item, context, history], dim=1)
         return self.ranker(ctr_ids), self.user_tower(user), self.item_tower(item)
 
 

@@ -13,12 +13,15 @@ Loss = BCE(click) + ``retrieval_weight`` * softmax CE(retrieval).
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from torch import nn
@@ -49,13 +52,29 @@ from training.ranking.features import (
     item_feature_ids,
     user_feature_ids,
 )
-from training.ranking.lookups import ITEMS, SEEN, items_table, seen_table
+from training.ranking.history import (
+    CLICK_RATING,
+    HISTORY_GROUPS,
+    HISTORY_WIDTH,
+    SCALAR_FIELDS,
+    UserHistory,
+    histories_from_log,
+    history_feature_ids,
+    history_table,
+)
+from training.ranking.lookups import HISTORY, ITEMS, SEEN, items_table, seen_table
 from training.ranking.model import ClickProbability, RankingModel
+from training.ranking.neighbours import (
+    co_occurrence,
+    ease_weights,
+    interaction_matrix,
+    item_knn_weights,
+    top_k_unseen,
+)
 from training.ranking.plots import plot_reliability
 
 USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
 
-CLICK_RATING = 4
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SMOKE_EVERY = 5
 """Smoke runs keep every 5th interaction (time order and all users/items preserved)."""
@@ -63,6 +82,11 @@ RETRIEVAL_K = 100
 NDCG_K = 10
 CALIBRATION_BINS = 10
 _BATCH = 4096
+ID_BLOCKS = ("user", "item", "context")
+"""The click input's id blocks before the history block (the logistic baseline's input)."""
+EASE_L2 = (100.0, 300.0, 1000.0, 3000.0)
+KNN_NEIGHBOURS = (20, 50, 100, 300)
+"""Settings tried on validation for the EASE and item-kNN baselines."""
 
 
 class RankingTask(TrainTask):
@@ -70,7 +94,7 @@ class RankingTask(TrainTask):
     headline_metric: ClassVar[str] = "auc"
     higher_is_better: ClassVar[bool] = True
     default_config: ClassVar[dict[str, Any]] = {
-        "lr": 2e-3,
+        "lr": 4e-3,
         "weight_decay": 0.0,
         "epochs": 5,
         "batch_size": 512,
@@ -103,13 +127,18 @@ class RankingTask(TrainTask):
             clicks,
         )
         click_share = train.loc[clicks, "item_id"].value_counts(normalize=True)
-        arrays = {name: feature_columns(spec, part, click_share) for name, part in parts.items()}
+        log = pd.concat(parts.values())
+        histories = histories_from_log(
+            spec, *(log[column].to_numpy() for column in ("user_id", "item_id", "rating", "timestamp"))
+        )
+        arrays = {name: feature_columns(spec, part, click_share, histories) for name, part in parts.items()}
         meta = {
             "feature_spec": spec.to_json(),
             "user_fields": len(USER_FIELDS),
             "item_fields": len(ITEM_FIELDS),
             "genre_slots": GENRE_SLOTS,
             "context_fields": len(CONTEXT_FIELDS),
+            "history_groups": [list(group) for group in HISTORY_GROUPS],
             "train_click_rate": float(clicks.mean()),
             "rows": {name: len(part) for name, part in parts.items()},
             "catalogue": sorted(int(i) for i in dataset.items["item_id"]),
@@ -124,6 +153,7 @@ class RankingTask(TrainTask):
             item_fields=meta["item_fields"],
             item_pooled_slots=meta["genre_slots"],
             context_fields=meta["context_fields"],
+            history_groups=[(int(width), bool(pooled)) for width, pooled in meta["history_groups"]],
             embedding_dim=config["embedding_dim"],
             tower_hidden=config["tower_hidden"],
             tower_dim=config["tower_dim"],
@@ -133,15 +163,16 @@ class RankingTask(TrainTask):
         )
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> torch.Tensor:
-        logits, users, items = model(batch["user"], batch["item"], batch["context"])
+        logits, users, items = model(batch["user"], batch["item"], batch["context"], batch["history"])
         click_loss = F.binary_cross_entropy_with_logits(logits, batch["label"])
         return click_loss + config["retrieval_weight"] * in_batch_softmax_loss(users, items, batch, config)
 
     def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Show a share of rows as a cold user would arrive (unknown id, no history, same profile).
+        """Show a share of rows as a cold user would arrive (unknown id, same profile).
 
-        Every training user is warm, but most test-period users are new: without this the
-        unknown-user ids would reach the model untrained.
+        Every training user is warm, but users new to a version are cold: without this the
+        unknown-user ids would reach the model untrained. The history features stay: each user's
+        first ratings already show the model the no-history row a cold user gets.
         """
         cold = torch.rand(len(batch["user"]), device=batch["user"].device) < config["cold_user_rate"]
         return {**batch, "user": torch.where(cold.unsqueeze(1), batch["cold_user"], batch["user"])}
@@ -161,15 +192,28 @@ class RankingTask(TrainTask):
         return Evaluation(metrics=metrics, curves=curves)
 
     def baseline(self, data: TaskData) -> dict[str, float]:
-        """Logistic regression on one-hot click features; most-clicked items for retrieval."""
+        """Logistic regression on one-hot user, item and context ids (the click metrics) and on those
+        plus the history ids (``logistic_history_auc``: weaker here, one-hot buckets without
+        crosses); most-clicked items for retrieval, and the item-item baselines EASE and item-kNN
+        (``ease_``/``item_knn_`` metrics); each with its fit time in seconds (``*_seconds``)."""
+        started = time.monotonic()
         metrics = ctr_metrics(data, logistic_baseline_probabilities(data))
+        metrics["logistic_seconds"] = time.monotonic() - started
+        started = time.monotonic()
+        with_history = logistic_baseline_probabilities(data, (*ID_BLOCKS, "history"))
+        metrics["logistic_history_auc"] = float(roc_auc_score(data.test["label"], with_history))
+        metrics["logistic_history_seconds"] = time.monotonic() - started
         clicked = data.train["item_id"][data.train["label"] > 0.5]
         items, clicks = np.unique(clicked, return_counts=True)
         popular = items[np.argsort(-clicks, kind="stable")].tolist()
         history = seen_items(data)
         users, relevant = test_positives(data)
         retrieved = [[i for i in popular if i not in history.get(u, set())][:RETRIEVAL_K] for u in users]
-        return metrics | {f"recall_at_{RETRIEVAL_K}": mean_recall_at_k(retrieved, relevant)}
+        return (
+            metrics
+            | {f"recall_at_{RETRIEVAL_K}": mean_recall_at_k(retrieved, relevant)}
+            | neighbour_recalls(data)
+        )
 
     def export(
         self, model: nn.Module, data: TaskData, config: dict[str, Any]
@@ -177,6 +221,7 @@ class RankingTask(TrainTask):
         model = model.cpu().eval()
         dim = config["tower_dim"]
         n_user, n_item, n_context = (data.meta[k] for k in ("user_fields", "item_fields", "context_fields"))
+        n_ctr = n_user + n_item + n_context + HISTORY_WIDTH
         exported = [
             ExportedModel(
                 USER_TOWER,
@@ -194,7 +239,7 @@ class RankingTask(TrainTask):
             ExportedModel(
                 CTR,
                 torch.jit.script(ClickProbability(model.ranker)),
-                [TensorSpec("features", "int64", (n_user + n_item + n_context,))],
+                [TensorSpec("features", "int64", (n_ctr,))],
                 [TensorSpec("probability", "float32", (1,))],
                 max_batch_size=256,
             ),
@@ -204,14 +249,16 @@ class RankingTask(TrainTask):
             "user_fields": list(USER_FIELDS),
             "item_fields": list(ITEM_FIELDS),
             "context_fields": list(CONTEXT_FIELDS),
-            "ctr_features": "user_fields + item_fields + context_fields",
+            "history_fields": [*SCALAR_FIELDS, "top_genres", "recent_clicks", "recent_skips"],
+            "ctr_features": "user_fields + item_fields + context_fields + history (training.ranking.history)",
             "featurizer": "training.ranking.features",
             "embedding_dim": dim,
             "similarity": "dot product of L2-normalised vectors (= cosine)",
             "click_definition": f"rating >= {CLICK_RATING}",
             "catalogue": data.meta["catalogue"],
             ITEMS: data.meta[ITEMS],
-            SEEN: history_table(data),
+            SEEN: seen_history(data),
+            HISTORY: interaction_log(data),
         }
         return exported, preprocessing
 
@@ -254,19 +301,25 @@ def time_ordered_split(interactions: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def feature_columns(spec: FeatureSpec, part: pd.DataFrame, click_share: pd.Series) -> dict[str, np.ndarray]:
-    """Model inputs, the cold-start view of each user (for ``augment``), the raw ids evaluation
-    groups by, and ``item_logq`` for the logQ correction."""
+def feature_columns(
+    spec: FeatureSpec, part: pd.DataFrame, click_share: pd.Series, histories: dict[int, UserHistory]
+) -> dict[str, np.ndarray]:
+    """Model inputs, the cold-start view of each user (for ``augment``), the raw columns evaluation
+    groups by and export stores, and ``item_logq`` for the logQ correction."""
     share = part["item_id"].map(click_share).fillna(click_share.min()).to_numpy()
+    users, items, stamps = (part[c].to_numpy(dtype=np.int64) for c in ("user_id", "item_id", "timestamp"))
     return {
-        "user": user_feature_ids(spec, part["user_id"].to_numpy()),
-        "cold_user": cold_user_feature_ids(spec, part["user_id"].to_numpy()),
-        "item": item_feature_ids(spec, part["item_id"].to_numpy()),
-        "context": context_feature_ids(spec, part["timestamp"].to_numpy()),
+        "user": user_feature_ids(spec, users),
+        "cold_user": cold_user_feature_ids(spec, users),
+        "item": item_feature_ids(spec, items),
+        "context": context_feature_ids(spec, stamps),
+        "history": history_feature_ids(spec, histories, users, items, stamps),
         "label": (part["rating"] >= CLICK_RATING).to_numpy(dtype=np.float32),
         "item_logq": np.log(share).astype(np.float32),
-        "user_id": part["user_id"].to_numpy(dtype=np.int64),
-        "item_id": part["item_id"].to_numpy(dtype=np.int64),
+        "user_id": users,
+        "item_id": items,
+        "timestamp": stamps,
+        "rating": part["rating"].to_numpy(dtype=np.int64),
     }
 
 
@@ -294,7 +347,7 @@ def in_batch_softmax_loss(
 
 @torch.no_grad()
 def click_probabilities(model: RankingModel, part: dict[str, np.ndarray]) -> np.ndarray:
-    features = np.concatenate([part["user"], part["item"], part["context"]], axis=1)
+    features = ctr_columns(part)
     device = next(model.parameters()).device
     chunks = [
         torch.sigmoid(model.ranker(torch.from_numpy(features[start : start + _BATCH]).to(device)))
@@ -303,6 +356,11 @@ def click_probabilities(model: RankingModel, part: dict[str, np.ndarray]) -> np.
         for start in range(0, len(features), _BATCH)
     ]
     return np.concatenate(chunks).astype(np.float64)
+
+
+def ctr_columns(part: dict[str, np.ndarray]) -> np.ndarray:
+    """The click model's input [N, F] of a split, in ``ctr_feature_ids`` order."""
+    return np.concatenate([part[block] for block in (*ID_BLOCKS, "history")], axis=1)
 
 
 def ctr_metrics(data: TaskData, probabilities: np.ndarray) -> dict[str, float]:
@@ -317,15 +375,65 @@ def ctr_metrics(data: TaskData, probabilities: np.ndarray) -> dict[str, float]:
     }
 
 
-def logistic_baseline_probabilities(data: TaskData) -> np.ndarray:
-    """Logistic regression on one-hot user, item and context ids (the same ids the model sees)."""
+def logistic_baseline_probabilities(data: TaskData, blocks: tuple[str, ...] = ID_BLOCKS) -> np.ndarray:
+    """Logistic regression on one-hot ids of the given input blocks (ids the model sees too)."""
     size = data.meta["feature_spec"]["vocab_size"]
 
     def one_hot(part: dict[str, np.ndarray]):
-        return bag_of_ids(np.concatenate([part["user"], part["item"], part["context"]], axis=1), size)
+        return bag_of_ids(np.concatenate([part[block] for block in blocks], axis=1), size)
 
     classifier = LogisticRegression(C=0.1, max_iter=2000).fit(one_hot(data.train), data.train["label"])
     return classifier.predict_proba(one_hot(data.test))[:, 1]
+
+
+def neighbour_recalls(data: TaskData) -> dict[str, float]:
+    """Test recall@K of EASE and item-kNN, each with the setting that does best on validation.
+
+    Settings are chosen fitting on train and retrieving validation clicks; the chosen one is refit
+    on train + validation (the history the towers' recall is measured against) and scored on test.
+    """
+    catalogue = data.meta["catalogue"]
+    started = time.monotonic()
+    choose = NeighbourHistory.of(data, ("train",), catalogue)
+    final = NeighbourHistory.of(data, ("train", "val"), catalogue)
+    shared_seconds = time.monotonic() - started
+    results = {}
+    for name, settings, fit in (
+        ("ease", EASE_L2, ease_weights),
+        ("item_knn", KNN_NEIGHBOURS, item_knn_weights),
+    ):
+        started = time.monotonic()
+        best = max(settings, key=lambda setting: choose.recall(fit(choose.gram, setting), data.val))
+        results[f"{name}_recall_at_{RETRIEVAL_K}"] = final.recall(fit(final.gram, best), data.test)
+        results[f"{name}_setting"] = float(best)
+        results[f"{name}_seconds"] = shared_seconds + time.monotonic() - started
+    return results
+
+
+@dataclass(frozen=True)
+class NeighbourHistory:
+    """The interactions item-item baselines fit on and score from, with their co-occurrences."""
+
+    users: list[int]
+    matrix: sparse.csr_matrix
+    gram: np.ndarray
+    catalogue: np.ndarray
+
+    @classmethod
+    def of(cls, data: TaskData, parts: tuple[str, ...], catalogue: list[int]) -> NeighbourHistory:
+        columns = [getattr(data, part) for part in parts]
+        user_ids = np.concatenate([c["user_id"] for c in columns])
+        users = np.unique(user_ids).tolist()
+        items = np.concatenate([c["item_id"] for c in columns])
+        matrix = interaction_matrix(user_ids, items, users, catalogue)
+        return cls(users, matrix, co_occurrence(matrix), np.asarray(catalogue))
+
+    def recall(self, weights: np.ndarray, target: dict[str, np.ndarray]) -> float:
+        """Recall@K of the weights' top unseen items against the clicks in ``target``."""
+        relevant = clicked_items(target)
+        rows = [row for row, user in enumerate(self.users) if user in relevant]
+        top = top_k_unseen(self.matrix[rows], weights, RETRIEVAL_K)
+        return mean_recall_at_k(self.catalogue[top], [relevant[self.users[row]] for row in rows])
 
 
 def seen_items(data: TaskData) -> dict[int, set[int]]:
@@ -337,7 +445,7 @@ def seen_items(data: TaskData) -> dict[int, set[int]]:
     return seen
 
 
-def history_table(data: TaskData) -> dict[str, str]:
+def seen_history(data: TaskData) -> dict[str, str]:
     """Every interaction training had (all splits): what serving never recommends again."""
     parts = (data.train, data.val, data.test)
     return seen_table(
@@ -346,14 +454,31 @@ def history_table(data: TaskData) -> dict[str, str]:
     )
 
 
-def test_positives(data: TaskData) -> tuple[list[int], list[set[int]]]:
-    """Users with at least one test click, and their clicked test items."""
+def interaction_log(data: TaskData) -> dict[str, str]:
+    """Every interaction with its rating and time (all splits): the history serving featurises."""
+    parts = (data.train, data.val, data.test)
+    return history_table(
+        *(
+            np.concatenate([part[column] for part in parts])
+            for column in ("user_id", "item_id", "rating", "timestamp")
+        )
+    )
+
+
+def clicked_items(part: dict[str, np.ndarray]) -> dict[int, set[int]]:
+    """User -> the items the user clicked in ``part``."""
     clicked: dict[int, set[int]] = {}
-    positive = data.test["label"] > 0.5
+    positive = part["label"] > 0.5
     for user, item in zip(
-        data.test["user_id"][positive].tolist(), data.test["item_id"][positive].tolist(), strict=True
+        part["user_id"][positive].tolist(), part["item_id"][positive].tolist(), strict=True
     ):
         clicked.setdefault(user, set()).add(item)
+    return clicked
+
+
+def test_positives(data: TaskData) -> tuple[list[int], list[set[int]]]:
+    """Users with at least one test click, and their clicked test items."""
+    clicked = clicked_items(data.test)
     users = sorted(clicked)
     return users, [clicked[u] for u in users]
 

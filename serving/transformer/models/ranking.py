@@ -1,7 +1,8 @@
 """ranking: user -> candidates (two towers + Qdrant, or given) -> CTR on Triton -> re-ranked top-n.
 
-Featurisation is training's (``training.ranking.features``) over the version's FeatureSpec; titles,
-genres and each user's viewing history are the version's own tables (``training.ranking.lookups``).
+Featurisation is training's (``training.ranking.features``, ``training.ranking.history``) over the
+version's FeatureSpec and rating history (only what came before the request's timestamp counts);
+titles, genres and each user's seen items are the version's own tables (``training.ranking.lookups``).
 All of it comes from preprocessing.json: a deployed version needs no data catalog.
 """
 
@@ -21,7 +22,8 @@ from serving.transformer.codecs import ranking as codec
 from serving.transformer.models.rerank import Scored, rerank
 from serving.transformer.models.search import VersionIndex
 from training.ranking.features import FeatureSpec, ctr_feature_ids, user_feature_ids
-from training.ranking.lookups import Lookups, missing_keys
+from training.ranking.history import parse_history_table
+from training.ranking.lookups import HISTORY, Lookups, missing_keys
 
 USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
 RETRIEVE_K = 100
@@ -41,6 +43,7 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
             )
         self.spec = FeatureSpec.from_json(self.state.preprocessing["feature_spec"])
         self.lookups = Lookups.from_preprocessing(self.state.preprocessing)
+        self.histories = parse_history_table(self.spec, self.state.preprocessing[HISTORY])
         self.index = VersionIndex(self.settings, self.state.model, self.state.version)
         self.index.probe()
 
@@ -97,7 +100,7 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
         times = [q.timestamp for q, row in zip(request, candidates, strict=True) for _ in row]
         if not items:
             return [np.empty(0, dtype=np.float32) for _ in request]
-        features = ctr_feature_ids(self.spec, users, items, times)
+        features = ctr_feature_ids(self.spec, users, items, times, self.histories)
         probability = (await self.triton(CTR, {"features": features}, request_id))["probability"].reshape(-1)
         bounds = np.cumsum([len(row) for row in candidates])[:-1]
         return np.split(probability, bounds)

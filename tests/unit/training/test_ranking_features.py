@@ -25,6 +25,19 @@ from training.ranking.features import (
     item_feature_ids,
     user_feature_ids,
 )
+from training.ranking.history import (
+    COUNT_EDGES,
+    HISTORY_WIDTH,
+    MEAN_RATING_EDGES,
+    RECENCY_EDGES,
+    RECENT_SLOTS,
+    SCALAR_FIELDS,
+    TOP_GENRES,
+    histories_from_log,
+    history_feature_ids,
+    history_table,
+    parse_history_table,
+)
 
 USERS = {
     "user_id": np.array([1, 2, 3]),
@@ -67,8 +80,8 @@ def test_bucket_counts_edges_at_or_below() -> None:
 
 
 def test_field_ranges_are_disjoint_and_inside_the_vocabulary(spec: FeatureSpec) -> None:
-    ids = ctr_feature_ids(spec, [1, 2, 3, 99], [10, 20, 30, 99], [0, 3600, 7200, 86400])
-    assert ids.shape == (4, len(USER_FIELDS) + len(ITEM_FIELDS) + len(CONTEXT_FIELDS))
+    ids = ctr_feature_ids(spec, [1, 2, 3, 99], [10, 20, 30, 99], [0, 3600, 7200, 86400], {})
+    assert ids.shape == (4, len(USER_FIELDS) + len(ITEM_FIELDS) + len(CONTEXT_FIELDS) + HISTORY_WIDTH)
     assert ids.dtype == np.int64 and ids.min() >= PAD_ID and ids.max() < spec.vocab_size
     starts = sorted(spec.offsets.values())
     assert starts[0] == PAD_ID + 1 and len(set(starts)) == len(starts)
@@ -127,5 +140,73 @@ def test_popular_items_rank_by_training_clicks(spec: FeatureSpec) -> None:
 
 def test_spec_survives_json_and_gives_the_same_ids(spec: FeatureSpec) -> None:
     restored = FeatureSpec.from_json(json.loads(json.dumps(spec.to_json())))
-    arguments = ([1, 3, 7], [10, 30, 7], [881250949, 0, 1])
+    arguments = ([1, 3, 7], [10, 30, 7], [881250949, 0, 1], {})
     assert np.array_equal(ctr_feature_ids(restored, *arguments), ctr_feature_ids(spec, *arguments))
+
+
+# User 1 rated item 10 (Action|Comedy) 5 at t=100, item 20 (Drama) 2 at t=200, item 10 again 4 at t=300.
+LOG = {
+    "user_id": np.array([1, 1, 1, 2]),
+    "item_id": np.array([10, 20, 10, 20]),
+    "rating": np.array([5, 2, 4, 3]),
+    "timestamp": np.array([100, 200, 300, 150]),
+}
+
+
+def history_field(spec: FeatureSpec, row: np.ndarray, name: str) -> int:
+    return int(row[SCALAR_FIELDS.index(name)]) - spec.offsets[name]
+
+
+def histories(spec: FeatureSpec, keep: np.ndarray | slice = slice(None)) -> dict:
+    return histories_from_log(spec, *(LOG[c][keep] for c in ("user_id", "item_id", "rating", "timestamp")))
+
+
+def test_history_features_see_only_what_came_before_the_timestamp(spec: FeatureSpec) -> None:
+    before_any, after_first, same_second = history_feature_ids(
+        spec, histories(spec), [1, 1, 1], [20, 20, 20], [50, 150, 200]
+    )
+    assert history_field(spec, before_any, "history_count") == 1  # the no-history bucket
+    assert all(history_field(spec, before_any, name) == 0 for name in SCALAR_FIELDS[1:])
+    assert np.all(before_any[len(SCALAR_FIELDS) :] == PAD_ID)
+    assert history_field(spec, after_first, "history_count") == 1 + int(bucket([1], COUNT_EDGES)[0])
+    assert history_field(spec, after_first, "history_mean_rating") == 1 + int(
+        bucket([5.0], MEAN_RATING_EDGES)[0]
+    )
+    assert history_field(spec, after_first, "recency") == 1 + int(bucket([50], RECENCY_EDGES)[0])
+    # The rating given at t=200 is not part of the features scored at t=200.
+    assert history_field(spec, same_second, "history_mean_rating") == history_field(
+        spec, after_first, "history_mean_rating"
+    )
+
+
+def test_history_features_do_not_change_when_the_future_is_removed(spec: FeatureSpec) -> None:
+    at = [250, 250, 250]
+    full = history_feature_ids(spec, histories(spec), [1, 1, 2], [10, 20, 10], at)
+    past_only = history_feature_ids(
+        spec, histories(spec, LOG["timestamp"] < 250), [1, 1, 2], [10, 20, 10], at
+    )
+    assert np.array_equal(full, past_only)
+
+
+def test_recent_items_and_genre_affinity_follow_clicks_and_skips(spec: FeatureSpec) -> None:
+    scalars = len(SCALAR_FIELDS)
+    liked_genres, disliked_genres = history_feature_ids(spec, histories(spec), [1, 1], [10, 20], [250, 250])
+    clicked = liked_genres[scalars + TOP_GENRES : scalars + TOP_GENRES + RECENT_SLOTS]
+    skipped = liked_genres[scalars + TOP_GENRES + RECENT_SLOTS :]
+    item_10, item_20 = item_feature_ids(spec, [10, 20])[:, 0]
+    assert clicked[clicked != PAD_ID].tolist() == [item_10]
+    assert skipped[skipped != PAD_ID].tolist() == [item_20]
+    assert history_field(spec, liked_genres, "genre_affinity") > history_field(
+        spec, disliked_genres, "genre_affinity"
+    )
+
+
+def test_serving_history_table_gives_the_training_features(spec: FeatureSpec) -> None:
+    table = json.loads(
+        json.dumps(history_table(*(LOG[c] for c in ("user_id", "item_id", "rating", "timestamp"))))
+    )
+    served = parse_history_table(spec, table)
+    arguments = ([1, 2, 3, 1], [10, 20, 10, 30], [150, 400, 400, 1_000])
+    assert np.array_equal(
+        ctr_feature_ids(spec, *arguments, served), ctr_feature_ids(spec, *arguments, histories(spec))
+    )

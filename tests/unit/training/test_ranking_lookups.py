@@ -6,7 +6,16 @@ import json
 
 import numpy as np
 
-from training.ranking.lookups import ITEMS, KEYS, SEEN, Lookups, items_table, missing_keys, seen_table
+from training.ranking.lookups import (
+    HISTORY,
+    ITEMS,
+    KEYS,
+    SEEN,
+    Lookups,
+    items_table,
+    missing_keys,
+    seen_table,
+)
 
 
 def test_items_table_keeps_titles_and_cleans_genres() -> None:
@@ -36,4 +45,5 @@ def test_lookups_read_back_what_training_wrote_through_json() -> None:
 
 def test_missing_keys_name_what_an_older_version_lacks() -> None:
     assert missing_keys({"feature_spec": {}}) == list(KEYS)
-    assert missing_keys({ITEMS: {}, SEEN: {}}) == []
+    assert missing_keys({ITEMS: {}, SEEN: {}}) == [HISTORY]  # trained before history features
+    assert missing_keys({ITEMS: {}, SEEN: {}, HISTORY: {}}) == []
