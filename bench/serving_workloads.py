@@ -152,7 +152,8 @@ def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
 
 def _spec_and_histories(state: VersionState) -> tuple[Any, dict[int, Any]]:
     """The version's FeatureSpec and parsed rating histories (what the transformer featurises with)."""
-    from training.ranking.features import FeatureSpec  # imported on use: bench start-up stays fast
+    # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
+    from training.ranking.features import FeatureSpec
     from training.ranking.history import parse_history_table
 
     spec = FeatureSpec.from_json(state.preprocessing["feature_spec"])

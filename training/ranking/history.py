@@ -20,12 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from training.ranking.features import FeatureSpec
 
 CLICK_RATING = 4
 """A rating at or above this is a click."""
@@ -60,6 +57,23 @@ FIELD_SIZES = {
 }
 
 
+class ItemCatalogue(Protocol):
+    """What the history features read of a ``FeatureSpec``: features.py builds on this module, so
+    the spec is named here by its shape rather than imported."""
+
+    offsets: dict[str, int]
+    item_rows: dict[str, list[int]]
+    genre_count: int
+    item_click_rate: dict[str, int]
+
+    @property
+    def item_index(self) -> ItemIndex: ...
+
+    def genre_ids(self, item_id: int) -> list[int]: ...
+
+    def item_id_feature(self, item_id: int | None) -> int: ...
+
+
 def bucket(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     """Bucket index 0..len(edges): how many edges are <= the value."""
     return np.searchsorted(np.asarray(edges), np.asarray(values), side="right")
@@ -79,7 +93,7 @@ class ItemIndex:
     """Local bucket of the item's training click rate (0 = unknown)."""
 
     @classmethod
-    def build(cls, spec: FeatureSpec) -> ItemIndex:
+    def build(cls, spec: ItemCatalogue) -> ItemIndex:
         ids = np.array(sorted(int(item) for item in spec.item_rows), dtype=np.int64)
         genres = np.zeros((len(ids) + 1, spec.genre_count), dtype=np.int32)
         first = spec.offsets["genre"] + 1
@@ -159,7 +173,7 @@ def history_table(
     return {user: " ".join(tokens) for user, tokens in table.items()}
 
 
-def parse_history_table(spec: FeatureSpec, table: Mapping[str, str]) -> dict[int, UserHistory]:
+def parse_history_table(spec: ItemCatalogue, table: Mapping[str, str]) -> dict[int, UserHistory]:
     """The table ``history_table`` writes -> per-user histories (items' genres from ``spec``)."""
     histories = {}
     for user, tokens in table.items():
@@ -169,7 +183,11 @@ def parse_history_table(spec: FeatureSpec, table: Mapping[str, str]) -> dict[int
 
 
 def histories_from_log(
-    spec: FeatureSpec, user_ids: np.ndarray, item_ids: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray
+    spec: ItemCatalogue,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    ratings: np.ndarray,
+    timestamps: np.ndarray,
 ) -> dict[int, UserHistory]:
     """Per-user histories straight from interaction columns (training's path)."""
     order = np.argsort(user_ids, kind="stable")
@@ -183,7 +201,7 @@ def histories_from_log(
 
 
 def history_feature_ids(
-    spec: FeatureSpec,
+    spec: ItemCatalogue,
     histories: Mapping[int, UserHistory],
     user_ids: Sequence[int] | np.ndarray,
     item_ids: Sequence[int] | np.ndarray,
@@ -207,7 +225,11 @@ def history_feature_ids(
 
 
 def _user_rows(
-    spec: FeatureSpec, history: UserHistory, genres: np.ndarray, item_rate: np.ndarray, timestamps: np.ndarray
+    spec: ItemCatalogue,
+    history: UserHistory,
+    genres: np.ndarray,
+    item_rate: np.ndarray,
+    timestamps: np.ndarray,
 ) -> np.ndarray:
     offsets = spec.offsets
     cut = np.searchsorted(history.timestamps, timestamps, side="left")
@@ -252,7 +274,7 @@ def _genre_affinity(
     return (per_genre * genres).sum(axis=1) / np.maximum(genres.sum(axis=1), 1)
 
 
-def _top_genres(spec: FeatureSpec, genre_clicks: np.ndarray) -> np.ndarray:
+def _top_genres(spec: ItemCatalogue, genre_clicks: np.ndarray) -> np.ndarray:
     """Ids of the (up to) TOP_GENRES most clicked genres, padding where fewer were clicked."""
     top = np.argsort(-genre_clicks, axis=1, kind="stable")[:, :TOP_GENRES]
     clicked = np.take_along_axis(genre_clicks, top, axis=1) > 0

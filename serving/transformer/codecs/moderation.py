@@ -52,6 +52,8 @@ class Decision:
     decision: str
     reason: str
     scores: dict[str, float]
+    thresholds: dict[str, HeadThresholds]
+    """The thresholds this text was decided at (a short text's own, see ``for_length``)."""
 
 
 def parse_v1(body: Any) -> ModerationRequest:
@@ -139,19 +141,23 @@ def decide(scores: dict[str, float], thresholds: dict[str, HeadThresholds], word
         limits = thresholds[head]
         if limits.block is not None and score >= limits.block:
             return Decision(
-                "block", f"{head} score {score:.3f} >= block threshold {limits.block:.3f}", scores
+                "block", f"{head} score {score:.3f} >= block threshold {limits.block:.3f}", scores, thresholds
             )
         if score >= limits.review and verdict == "allow":
             verdict, reason = "review", f"{head} score {score:.3f} >= review threshold {limits.review:.3f}"
-    return Decision(verdict, reason, scores)
+    return Decision(verdict, reason, scores, thresholds)
 
 
-def encode_v1(decisions: list[Decision], thresholds: dict[str, HeadThresholds]) -> list[dict[str, Any]]:
-    """Each decision with the version's thresholds beside it, so a client can draw where the
-    scores fall without knowing which version answered."""
-    limits = {head: {"review": t.review, "block": t.block} for head, t in thresholds.items()}
+def encode_v1(decisions: list[Decision]) -> list[dict[str, Any]]:
+    """Each decision with the thresholds it was decided at beside it, so a client can draw where
+    the scores fall without knowing which version answered or how long the text was."""
     return [
-        {"decision": d.decision, "reason": d.reason, "scores": d.scores, "thresholds": limits}
+        {
+            "decision": d.decision,
+            "reason": d.reason,
+            "scores": d.scores,
+            "thresholds": {head: {"review": t.review, "block": t.block} for head, t in d.thresholds.items()},
+        }
         for d in decisions
     ]
 

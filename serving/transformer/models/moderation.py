@@ -55,7 +55,7 @@ class ModerationTransformer(Transformer[codec.ModerationRequest, list[codec.Deci
         ]
 
     def encode_v1(self, request: codec.ModerationRequest, result: list[codec.Decision]) -> list[Any]:
-        return codec.encode_v1(result, self.thresholds)
+        return codec.encode_v1(result)
 
     def encode_v2(
         self, request: codec.ModerationRequest, result: list[codec.Decision], request_id: str

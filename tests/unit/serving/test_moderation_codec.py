@@ -133,9 +133,16 @@ def test_versions_without_a_short_text_rule_decide_as_before() -> None:
 
 
 def test_v1_answer_carries_the_thresholds_it_was_decided_at() -> None:
-    [answer] = encode_v1([decide({"spam": 0.6}, THRESHOLDS)], THRESHOLDS)
+    [answer] = encode_v1([decide({"spam": 0.6}, THRESHOLDS, words=100)])
     assert answer["decision"] == "review"
     assert answer["thresholds"] == {"spam": {"review": 0.5, "block": 0.9}}
+
+
+def test_a_short_text_answer_shows_the_short_text_thresholds() -> None:
+    thresholds = {"spam": HeadThresholds(review=0.4, block=0.6, short_words=20, short_review=0.5)}
+    [answer] = encode_v1([decide({"spam": 0.99}, thresholds, words=3)])
+    assert answer["decision"] == "review"
+    assert answer["thresholds"] == {"spam": {"review": 0.5, "block": None}}
 
 
 def test_thresholds_file_must_cover_every_head() -> None:
@@ -148,7 +155,8 @@ def test_thresholds_file_must_cover_every_head() -> None:
 
 
 def test_v2_response_names_the_version() -> None:
-    response = encode_v2([Decision("block", "r", {"spam": 0.97})], ["spam"], "moderation", 4, "req-1")
+    decision = Decision("block", "r", {"spam": 0.97}, THRESHOLDS)
+    response = encode_v2([decision], ["spam"], "moderation", 4, "req-1")
     body, _ = response.to_rest()
     assert body["model_version"] == "4" and body["id"] == "req-1"
     outputs = {output["name"]: output for output in body["outputs"]}
