@@ -43,8 +43,8 @@ def client_host(bind_host: str) -> str:
 
 def is_loopback(bind_host: str) -> bool:
     """True when a server bound to ``bind_host`` is reachable from this machine only: a loopback
-    address or ``localhost``. Every interface (``0.0.0.0``, ``::``, empty) and any other name or
-    address is reachable from the network."""
+    address or ``localhost``. The unspecified address of either family (every interface), an empty
+    host, and any other name or address are reachable from the network."""
     if bind_host.lower() == "localhost":
         return True
     try:

@@ -123,7 +123,7 @@ def diagnose(pid: int | None, ip: str, port: int) -> tuple[str, bool]:
     if on_port and all(address in ("127.0.0.1", "::1") for address in on_port):
         return (
             f"the process listens on {', '.join(on_port)}:{port} only, not on the pod IP {ip}: "
-            "nothing outside the pod can reach it (set its bind address, e.g. MODELYARD_HOST=0.0.0.0)",
+            "nothing outside the pod can reach it (the chart sets its bind address from `bindHost`)",
             True,
         )
     if not on_port and sockets:

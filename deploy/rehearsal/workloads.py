@@ -26,7 +26,8 @@ QDRANT_STAND_IN = (
     "no Qdrant server binary offline: its pod gets an address but nothing listens there, "
     "so the searching models answer 503 naming the store"
 )
-S3_STAND_IN_COMMAND = ["moto_server", "-H", "0.0.0.0", "-p", "9000"]
+S3_STAND_IN_COMMAND = ["moto_server", "-H", "$(BIND_HOST)", "-p", "9000"]
+"""Binds where the rendered MinIO container would (its ``BIND_HOST``, the chart's ``bindHost``)."""
 
 
 @dataclass

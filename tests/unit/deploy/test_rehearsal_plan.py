@@ -13,6 +13,7 @@ from deploy.rehearsal.podspec import (
     expand,
     memory_bytes,
     resolve_env,
+    resolve_plan,
     service_links,
 )
 from deploy.rehearsal.queries import load_queries
@@ -148,3 +149,13 @@ def test_the_rendered_kind_chart_plans_every_long_running_pod() -> None:
         "modelyard-gateway",
     }
     assert work.training_pod is not None and len(work.rayjobs) == 3
+
+
+def test_the_s3_stand_in_binds_where_the_chart_binds_minio() -> None:
+    minio = plan_workloads(render_chart([KIND_VALUES, REHEARSAL_VALUES])).pod("modelyard-minio")
+    secrets = {"modelyard-s3": {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"}}
+    # A bind address unlike any default, so the command can only carry it by following BIND_HOST.
+    [bind] = [entry for entry in minio.env_entries if entry["name"] == "BIND_HOST"]
+    bind["value"] = "10.1.2.3"
+    resolve_plan(minio, secrets, {}, {})
+    assert minio.command[:3] == ["moto_server", "-H", "10.1.2.3"]
