@@ -225,25 +225,36 @@ def test_imports_inside_functions_say_why() -> None:
     The reason is a comment on the line above the run of imports, or at the end of the line.
     """
     silent = set()
+    source_lines = {path: path.read_text().splitlines() for path in MODULES.values()}
     for imp in ALL_IMPORTS:
         if imp.lazy_block is None:
             continue
-        lines = imp.path.read_text().splitlines()
+        lines = source_lines[imp.path]
         if "#" not in lines[imp.line - 1] and not lines[imp.lazy_block - 2].strip().startswith("#"):
             silent.add(f"{imp.path.relative_to(ROOT)}:{imp.line}")
     assert not silent, "imports inside functions without a reason comment:\n" + "\n".join(sorted(silent))
 
 
 def _defined_names(path: Path) -> set[str]:
-    """Names a module binds at its top level (including under ``if``/``try``)."""
+    """Names a module binds at its top level, under ``if``/``try``/``with`` too, not inside a def."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, (ast.Name,)) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
+
+    def bind(statements: list[ast.stmt]) -> None:
+        for stmt in statements:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(stmt.name)
+                continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                names.update((alias.asname or alias.name).split(".")[0] for alias in stmt.names)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            for field in ("body", "orelse", "finalbody"):
+                bind(getattr(stmt, field, []))
+            for handler in getattr(stmt, "handlers", []):
+                bind(handler.body)
+
+    bind(ast.parse(path.read_text()).body)
     return names
 
 
