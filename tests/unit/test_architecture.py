@@ -21,6 +21,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("bench", "deploy"),
     ("yard",),
     ("rollout",),
+    ("monitoring",),
     ("serving",),
     ("embeddings",),
     ("training",),
