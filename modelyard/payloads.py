@@ -68,8 +68,6 @@ FEEDBACK_SCHEMA = pa.schema(
 """One row per feedback call; joined to payloads by ``request_id`` (and ``item`` for ranking)."""
 
 STAMP = "%Y%m%dT%H%M%S"
-WRITE_ERROR_LOG_EVERY_S = 60.0
-"""A sink that cannot write (full disk, read-only volume) fails every file: log it this seldom."""
 
 Row = dict[str, Any]
 Moment = float | datetime | None
@@ -83,6 +81,22 @@ class SinkCounts:
     written: int = 0
     dropped: int = 0
     failed: int = 0
+
+
+class LogThrottle:
+    """Lets a repeating warning through at most once per ``every_s``: a sink that cannot write
+    (full disk, read-only volume) fails every file, and the log must not drown in it."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self._last = -every_s
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            return False
+        self._last = now
+        return True
 
 
 @dataclass
@@ -116,7 +130,7 @@ class ParquetSink:
         self._queue: queue.Queue[tuple[str, list[Row]] | None] = queue.Queue(maxsize=queue_size)
         self._batches: dict[str, _Batch] = {}
         self._seq = 0
-        self._last_error_log = -WRITE_ERROR_LOG_EVERY_S
+        self._error_log = LogThrottle()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"parquet-sink:{root}", daemon=True)
         self._thread.start()
@@ -183,8 +197,7 @@ class ParquetSink:
             write_atomically(path, lambda staging: pq.write_table(table, staging))
         except Exception as error:  # noqa: BLE001 - a sink error must never reach a request
             self._count("failed", len(rows))
-            if time.monotonic() - self._last_error_log >= WRITE_ERROR_LOG_EVERY_S:
-                self._last_error_log = time.monotonic()
+            if self._error_log.ready():
                 event(
                     log,
                     "payload_write_failed",
