@@ -83,6 +83,19 @@ class SinkCounts:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class SinkOptions:
+    """How much a writer holds and when it starts a new file (the ``payload_*`` settings)."""
+
+    queue_size: int = 10_000
+    file_rows: int = 10_000
+    file_age_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SinkOptions:
+        return cls(settings.payload_queue_size, settings.payload_file_rows, settings.payload_file_age_s)
+
+
 class LogThrottle:
     """Lets a repeating warning through at most once per ``every_s``: a sink that cannot write
     (full disk, read-only volume) fails every file, and the log must not drown in it."""
@@ -117,17 +130,14 @@ class ParquetSink:
         self,
         root: Path,
         schema: pa.Schema,
-        *,
-        queue_size: int = 10_000,
-        file_rows: int = 10_000,
-        file_age_s: float = 60.0,
+        options: SinkOptions = SinkOptions(),
         on_count: Callable[[str, int], None] | None = None,
     ) -> None:
         self.root, self.schema = Path(root), schema
-        self.file_rows, self.file_age_s = file_rows, file_age_s
+        self.file_rows, self.file_age_s = options.file_rows, options.file_age_s
         self.counts = SinkCounts()
         self._on_count = on_count
-        self._queue: queue.Queue[tuple[str, list[Row]] | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, list[Row]] | None] = queue.Queue(maxsize=options.queue_size)
         self._batches: dict[str, _Batch] = {}
         self._seq = 0
         self._error_log = LogThrottle()
@@ -231,22 +241,14 @@ def payload_partition(model: str, version: int | str) -> str:
     return f"{model}/v{version}"
 
 
-def payload_sink(settings: Settings, **kwargs: Any) -> ParquetSink:
-    """The payload writer, configured by ``settings``."""
-    return ParquetSink(settings.payload_dir, PAYLOAD_SCHEMA, **_sink_options(settings), **kwargs)
+def payload_sink(settings: Settings, on_count: Callable[[str, int], None] | None = None) -> ParquetSink:
+    """The payload writer (partition = ``payload_partition``), configured by ``settings``."""
+    return ParquetSink(settings.payload_dir, PAYLOAD_SCHEMA, SinkOptions.from_settings(settings), on_count)
 
 
-def feedback_sink(settings: Settings, **kwargs: Any) -> ParquetSink:
+def feedback_sink(settings: Settings, on_count: Callable[[str, int], None] | None = None) -> ParquetSink:
     """The feedback writer (partition = model name), configured by ``settings``."""
-    return ParquetSink(settings.feedback_dir, FEEDBACK_SCHEMA, **_sink_options(settings), **kwargs)
-
-
-def _sink_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "queue_size": settings.payload_queue_size,
-        "file_rows": settings.payload_file_rows,
-        "file_age_s": settings.payload_file_age_s,
-    }
+    return ParquetSink(settings.feedback_dir, FEEDBACK_SCHEMA, SinkOptions.from_settings(settings), on_count)
 
 
 def payload_logged(settings: Settings, model: str) -> bool:
