@@ -55,7 +55,9 @@ class SignalTest:
 def ks_test(name: str, kind: str, reference: np.ndarray, current: np.ndarray) -> SignalTest:
     """Kolmogorov-Smirnov on a continuous signal (conservative where values tie, as counts do)."""
     result = stats.ks_2samp(reference, current)
-    return SignalTest(name, kind, "ks", float(result.statistic), float(result.pvalue), psi(reference, current))
+    return SignalTest(
+        name, kind, "ks", float(result.statistic), float(result.pvalue), psi(reference, current)
+    )
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:

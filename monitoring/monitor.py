@@ -20,7 +20,6 @@ from modelyard.models import MODEL_NAMES
 from modelyard.payloads import read_feedback, read_payloads
 from modelyard.settings import Settings
 from monitoring.drift import (
-    CATEGORY,
     FAMILY_ALPHA,
     FEATURE,
     PREDICTION,

@@ -9,7 +9,10 @@ from modelyard.errors import UsageError
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-HINT = "write an ISO time (2026-12-03T09:00:00Z; no zone means UTC) or a duration back from now (90s, 15m, 2h, 1d)"
+HINT = (
+    "write an ISO time (2026-12-03T09:00:00Z; no zone means UTC) "
+    "or a duration back from now (90s, 15m, 2h, 1d)"
+)
 
 
 def parse_moment(text: str, now: datetime | None = None) -> datetime:

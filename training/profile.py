@@ -47,7 +47,9 @@ def build_profile(model: str, signals: Signals, context: dict[str, Any]) -> dict
     monitoring time (e.g. the training vocabulary)."""
     rng = np.random.default_rng(SAMPLE_SEED)
     rows = np.sort(rng.permutation(signals.rows)[:SAMPLE_ROWS])
-    embedding_rows = rows if len(rows) <= EMBEDDING_ROWS else np.sort(rng.choice(rows, EMBEDDING_ROWS, replace=False))
+    embedding_rows = (
+        rows if len(rows) <= EMBEDDING_ROWS else np.sort(rng.choice(rows, EMBEDDING_ROWS, replace=False))
+    )
     return {
         "format": PROFILE_FORMAT,
         "model": model,

@@ -17,7 +17,10 @@ app = typer.Typer(help="Watch served traffic for drift.")
 def monitor(
     model: str = typer.Argument(..., help="visual-search, moderation or ranking."),
     since: str | None = typer.Option(
-        None, "--since", help="Window start: an ISO time or a duration back from now (15m, 2h). Default: the first logged row."
+        None,
+        "--since",
+        help="Window start: an ISO time or a duration back from now (15m, 2h). "
+        "Default: the first logged row.",
     ),
     until: str | None = typer.Option(None, "--until", help="Window end, written the same way. Default: now."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -71,7 +74,9 @@ def summary_line(result: dict[str, Any]) -> str:
     if result["note"]:
         return f"[yellow]{result['note']}[/]"
     verdict = "[red]drift[/]" if result["drift"] else "[green]no drift[/]"
-    return f"{verdict} (family-wise alpha {result['alpha']}, Holm-corrected over {len(result['signals'])} tests)"
+    return (
+        f"{verdict} (family-wise alpha {result['alpha']}, Holm-corrected over {len(result['signals'])} tests)"
+    )
 
 
 def online_line(online: dict[str, Any]) -> str:

@@ -61,7 +61,9 @@ def signals(
     )
 
 
-def decide(scores: np.ndarray, words: np.ndarray, thresholds: dict[str, dict[str, Any]], heads: list[str]) -> np.ndarray:
+def decide(
+    scores: np.ndarray, words: np.ndarray, thresholds: dict[str, dict[str, Any]], heads: list[str]
+) -> np.ndarray:
     """allow / review / block per row, as serving decides (the strictest head wins; a text under
     ``short_words`` words is never blocked and is reviewed at ``short_review``): the reference
     decisions of the validation split."""

@@ -25,7 +25,6 @@ from modelyard.models import MODERATION
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
-from training.profile import build_profile
 from training.metrics.classification import (
     choose_operating_points,
     pr_auc,
@@ -35,7 +34,6 @@ from training.metrics.classification import (
 )
 from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TfidfLogistic
 from training.moderation.plots import plot_pr_curves
-from training.moderation.signals import decide, signals, vocabulary_context
 from training.moderation.preprocess import (
     PAD_ID,
     FeaturizerConfig,
@@ -43,6 +41,8 @@ from training.moderation.preprocess import (
     normalize_email,
     short_segments,
 )
+from training.moderation.signals import decide, signals, vocabulary_context
+from training.profile import build_profile
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,9 @@ class ModerationTask(TrainTask):
         scores = predict(model, data.val["tokens"])
         words = np.array([len(text.split()) for text in texts])
         decisions = decide(scores, words, evaluation.artifacts["thresholds"], heads)
-        return build_profile(self.name, signals(texts, scores, decisions, heads, context), context | {"heads": heads})
+        return build_profile(
+            self.name, signals(texts, scores, decisions, heads, context), context | {"heads": heads}
+        )
 
     def baseline(self, data: TaskData) -> dict[str, float]:
         metrics, _, _ = score_heads(

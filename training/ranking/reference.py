@@ -22,7 +22,9 @@ ANSWER_N = 10
 
 
 @torch.no_grad()
-def served_answers(model: RankingModel, data: TaskData) -> tuple[np.ndarray, list[list[int]], list[list[float]]]:
+def served_answers(
+    model: RankingModel, data: TaskData
+) -> tuple[np.ndarray, list[list[int]], list[list[float]]]:
     """(users, item ids, click probabilities) of one answer per validation user, asked at that
     user's first validation timestamp."""
     model.eval()
@@ -35,7 +37,9 @@ def served_answers(model: RankingModel, data: TaskData) -> tuple[np.ndarray, lis
     catalogue = np.array(data.meta["catalogue"])
     device = next(model.parameters()).device
     items = model.item_tower(torch.from_numpy(item_feature_ids(spec, catalogue)).to(device))
-    similarity = (model.user_tower(torch.from_numpy(user_feature_ids(spec, users)).to(device)) @ items.T).cpu()
+    similarity = (
+        model.user_tower(torch.from_numpy(user_feature_ids(spec, users)).to(device)) @ items.T
+    ).cpu()
     position = {int(item): i for i, item in enumerate(catalogue)}
     rated: dict[int, list[int]] = {}
     for user, item in zip(log[0].tolist(), log[1].tolist(), strict=True):

@@ -26,7 +26,9 @@ def popularity_context(users: np.ndarray, items: np.ndarray, clicked: np.ndarray
     }
 
 
-def signals(users: np.ndarray, items: list[list[int]], scores: list[list[float]], context: dict[str, Any]) -> Signals:
+def signals(
+    users: np.ndarray, items: list[list[int]], scores: list[list[float]], context: dict[str, Any]
+) -> Signals:
     """Signals of N answered requests: the user, the returned item ids and their scores."""
     history, clicks = context["history_length"], context["item_clicks"]
     lengths = np.array([history.get(str(int(user)), 0) for user in users], dtype=np.float64)

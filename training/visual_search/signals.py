@@ -32,7 +32,9 @@ def signals(pixels: np.ndarray, embeddings: np.ndarray, top_scores: np.ndarray) 
     )
 
 
-def top_scores(queries: np.ndarray, catalogue: np.ndarray, exclude: np.ndarray, batch: int = 1024) -> np.ndarray:
+def top_scores(
+    queries: np.ndarray, catalogue: np.ndarray, exclude: np.ndarray, batch: int = 1024
+) -> np.ndarray:
     """The best cosine similarity of each unit-length query among unit-length catalogue vectors
     (what the vector store returns first), skipping catalogue row ``exclude[i]`` for query i (the
     query itself), in batches so memory stays bounded."""

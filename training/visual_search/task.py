@@ -22,13 +22,13 @@ from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, Train
 from training.export import to_torchscript
 from training.metrics.retrieval import evaluate_retrieval
 from training.profile import SAMPLE_ROWS, build_profile
-from training.visual_search.signals import signals, top_scores
 from training.visual_search.model import (
     ImageEncoder,
     as_model_input,
     augment_images,
     supervised_contrastive_loss,
 )
+from training.visual_search.signals import signals, top_scores
 
 CUT_OFF = 10
 CURVE_MAX_K = 50

@@ -75,7 +75,9 @@ def test_psi_is_zero_on_identical_samples_and_large_on_disjoint_ones() -> None:
 def test_chi2_on_decisions_with_rare_categories_uses_permutations() -> None:
     rng = np.random.default_rng(3)
     reference = rng.choice(["allow", "review", "block"], size=2000, p=[0.97, 0.02, 0.01])
-    same = chi2_test("decision", reference, rng.choice(["allow", "review", "block"], 300, p=[0.97, 0.02, 0.01]))
+    same = chi2_test(
+        "decision", reference, rng.choice(["allow", "review", "block"], 300, p=[0.97, 0.02, 0.01])
+    )
     moved = chi2_test("decision", reference, rng.choice(["allow", "review", "block"], 300, p=[0.8, 0.1, 0.1]))
     assert same.p_value > 0.01 and moved.p_value <= 2 / (PERMUTATIONS + 1)
     assert moved.statistic > same.statistic
@@ -100,7 +102,10 @@ def test_mmd_tells_a_rotated_embedding_cloud_from_the_same_cloud() -> None:
 
 
 def test_holm_steps_down_and_stops_at_the_first_kept_hypothesis() -> None:
-    tests = [SignalTest(name, FEATURE, "ks", 0.0, p) for name, p in zip("abcd", (0.04, 0.001, 0.013, 0.2), strict=True)]
+    tests = [
+        SignalTest(name, FEATURE, "ks", 0.0, p)
+        for name, p in zip("abcd", (0.04, 0.001, 0.013, 0.2), strict=True)
+    ]
     holm(tests, alpha=0.05)
     by_name = {t.name: t for t in tests}
     assert by_name["b"].threshold == pytest.approx(0.05 / 4) and by_name["b"].drift

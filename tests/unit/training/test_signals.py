@@ -67,7 +67,7 @@ def test_visual_search_signals_see_an_inverted_image() -> None:
     normal = visual_search.signals(pixels, embeddings, np.full(5, 0.9))
     inverted = visual_search.signals(1.0 - pixels, embeddings, np.full(5, 0.9))
     assert (normal.features["pixel_mean"] < 0.5).all() and (inverted.features["pixel_mean"] > 0.5).all()
-    assert (normal.features["bright_share"] + inverted.features["bright_share"] == pytest.approx(1.0))
+    assert normal.features["bright_share"] + inverted.features["bright_share"] == pytest.approx(1.0)
     assert normal.embedding.shape == (5, 8) and normal.prediction["top_score"].tolist() == [0.9] * 5
 
 
