@@ -70,6 +70,8 @@ FEEDBACK_SCHEMA = pa.schema(
 STAMP = "%Y%m%dT%H%M%S"
 
 Row = dict[str, Any]
+CountHook = Callable[[str, str, int], None]
+"""``(outcome, partition, rows)``: written / dropped / failed rows, e.g. into a Prometheus counter."""
 Moment = float | datetime | None
 """A window bound: unix seconds, a datetime (naive means UTC), or None for open."""
 
@@ -122,8 +124,8 @@ class ParquetSink:
     """A background writer of rows to rotating Parquet files under ``root/<partition>/``.
 
     ``offer`` never blocks and never raises; write errors are logged (rate-limited) and counted
-    in ``counts.failed``, and ``on_count(kind, rows)`` (optional, e.g. a Prometheus counter) hears
-    of every written, dropped or failed batch, from whichever thread it happened in.
+    in ``counts.failed``, and ``on_count`` (optional) hears of every written, dropped or failed
+    batch, from whichever thread it happened in.
     """
 
     def __init__(
@@ -131,7 +133,7 @@ class ParquetSink:
         root: Path,
         schema: pa.Schema,
         options: SinkOptions = SinkOptions(),
-        on_count: Callable[[str, int], None] | None = None,
+        on_count: CountHook | None = None,
     ) -> None:
         self.root, self.schema = Path(root), schema
         self.file_rows, self.file_age_s = options.file_rows, options.file_age_s
@@ -155,7 +157,7 @@ class ParquetSink:
             self._queue.put_nowait((partition, rows))
             return True
         except queue.Full:
-            self._count("dropped", len(rows))
+            self._count("dropped", partition, len(rows))
             return False
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -206,7 +208,7 @@ class ParquetSink:
             path = self.root / partition / file_name(_first_time(rows), self._seq)
             write_atomically(path, lambda staging: pq.write_table(table, staging))
         except Exception as error:  # noqa: BLE001 - a sink error must never reach a request
-            self._count("failed", len(rows))
+            self._count("failed", partition, len(rows))
             if self._error_log.ready():
                 event(
                     log,
@@ -218,12 +220,12 @@ class ParquetSink:
                     error=f"{type(error).__name__}: {error}",
                 )
             return
-        self._count("written", len(rows))
+        self._count("written", partition, len(rows))
 
-    def _count(self, kind: str, rows: int) -> None:
-        setattr(self.counts, kind, getattr(self.counts, kind) + rows)
+    def _count(self, outcome: str, partition: str, rows: int) -> None:
+        setattr(self.counts, outcome, getattr(self.counts, outcome) + rows)
         if self._on_count is not None:
-            self._on_count(kind, rows)
+            self._on_count(outcome, partition, rows)
 
 
 def _first_time(rows: list[Row]) -> float | None:
@@ -241,12 +243,12 @@ def payload_partition(model: str, version: int | str) -> str:
     return f"{model}/v{version}"
 
 
-def payload_sink(settings: Settings, on_count: Callable[[str, int], None] | None = None) -> ParquetSink:
+def payload_sink(settings: Settings, on_count: CountHook | None = None) -> ParquetSink:
     """The payload writer (partition = ``payload_partition``), configured by ``settings``."""
     return ParquetSink(settings.payload_dir, PAYLOAD_SCHEMA, SinkOptions.from_settings(settings), on_count)
 
 
-def feedback_sink(settings: Settings, on_count: Callable[[str, int], None] | None = None) -> ParquetSink:
+def feedback_sink(settings: Settings, on_count: CountHook | None = None) -> ParquetSink:
     """The feedback writer (partition = model name), configured by ``settings``."""
     return ParquetSink(settings.feedback_dir, FEEDBACK_SCHEMA, SinkOptions.from_settings(settings), on_count)
 

@@ -69,7 +69,7 @@ PAYLOAD_ROWS = Counter(
 )
 
 
-def payload_rows_counter(model: str, version: int) -> Callable[[str, int], None]:
-    """``(outcome, rows)`` -> count them; the payload writer calls it from its own thread."""
+def payload_rows_counter(model: str, version: int) -> Callable[[str, str, int], None]:
+    """The payload writer's count hook (one version: one partition), called from its own thread."""
     counters = {outcome: PAYLOAD_ROWS.labels(model, str(version), outcome) for outcome in PAYLOAD_OUTCOMES}
-    return lambda outcome, rows: counters[outcome].inc(rows)
+    return lambda outcome, _partition, rows: counters[outcome].inc(rows)

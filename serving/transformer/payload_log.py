@@ -50,7 +50,7 @@ class PayloadLog:
             }
             rows = [{**shared, "index": index, **row} for index, row in enumerate(build_rows())]
         except Exception as error:  # noqa: BLE001 - a logging bug must never fail the answer
-            self._count("failed", 1)
+            self._count("failed", self.partition, 1)
             if self._error_log.ready():
                 event(log, "payload_rows_failed", logging.WARNING, model=self.model, error=repr(error))
             return

@@ -96,18 +96,18 @@ class StalledSink(ParquetSink):
 
 
 def test_a_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
-    counted: list[tuple[str, int]] = []
+    counted: list[tuple[str, str, int]] = []
     sink = StalledSink(
-        tmp_path, PAYLOAD_SCHEMA, SinkOptions(queue_size=2), on_count=lambda k, n: counted.append((k, n))
+        tmp_path, PAYLOAD_SCHEMA, SinkOptions(queue_size=2), on_count=lambda *count: counted.append(count)
     )
     started = time.perf_counter()
     results = [sink.offer("moderation/v1", [_row(1.0), _row(2.0)]) for _ in range(50)]
     assert time.perf_counter() - started < 0.5
     assert results == [True, True] + [False] * 48
-    assert sink.counts.dropped == 96 and counted.count(("dropped", 2)) == 48
+    assert sink.counts.dropped == 96 and counted.count(("dropped", "moderation/v1", 2)) == 48
     sink.release.set()
     sink.close()
-    assert sink.counts.written == 4 and ("written", 4) in counted
+    assert sink.counts.written == 4 and ("written", "moderation/v1", 4) in counted
 
 
 def test_an_unwritable_dir_never_raises_and_counts_failures(tmp_path: Path) -> None:
