@@ -2,10 +2,10 @@
 requests through the gateway, logged by the transformers, tested by ``monitoring.run`` against
 the profile each smoke-trained version stored at training time.
 
-moderation: three windows of corpus emails raise no alarm, a window of a spam campaign in a style
-the corpus lacks (short, non-English, emoji, links) drifts. visual-search: three windows of
-Fashion-MNIST test images raise no alarm, a window of the same images inverted drifts. The last
-window is read through the real ``yard monitor --json``.
+moderation: three windows of corpus emails the smoke run never saw raise no alarm, a window of a
+spam campaign in a style the corpus lacks (short, non-English, emoji, links) drifts.
+visual-search: three windows of Fashion-MNIST test images raise no alarm, a window of the same
+images inverted drifts. The last window is read through the real ``yard monitor --json``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ from modelyard.data import load
 from modelyard.payloads import read_payloads
 from monitoring import run
 from serving.stack.client import read_api_key
+from training.moderation.task import ModerationTask, corpus_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WINDOW = 300
 IN_DISTRIBUTION_WINDOWS = 3
-SENDERS = 4
+SENDERS = 8
 READ_BACK_TIMEOUT_S = 30.0
 CAMPAIGN = (
     "🔥 {n} ¡Gana dinero rápido desde casa! Visita https://bit.ly/g{n} ahora 💰",
@@ -134,7 +135,9 @@ def summary(results: list[dict]) -> str:
 
 def test_moderation_drifts_on_a_new_spam_campaign_and_not_on_corpus_emails(served_stack, gateway) -> None:
     settings, _, _ = served_stack
-    emails = load("spamassassin", settings).frame["text"].to_numpy()
+    raw = load("spamassassin", settings).frame
+    trained_on, _ = corpus_frame(raw, smoke=True, seed=ModerationTask.default_config["seed"])
+    emails = raw["text"].to_numpy()[np.setdiff1d(np.arange(len(raw)), trained_on["row"])]  # held out
     order = np.random.default_rng(18).permutation(len(emails))
 
     def make(window: int, shifted: bool) -> list[dict]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfTransformer
@@ -99,16 +100,8 @@ class ModerationTask(TrainTask):
 
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
         dataset = load("spamassassin", settings)
-        frame = dataset.frame.assign(normalized=[normalize_email(text) for text in dataset.frame["text"]])
-        # Forwarded copies of one email are the same example: keep one so no test email was trained on.
-        frame = frame.drop_duplicates("normalized").reset_index(drop=True)
-        duplicates_dropped = len(dataset.frame) - len(frame)
         seed = self.default_config["seed"]
-        if smoke:
-            frame, _ = train_test_split(
-                frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
-            )
-            frame = frame.reset_index(drop=True)
+        frame, duplicates_dropped = corpus_frame(dataset.frame, smoke, seed)
         labels = frame[list(HEAD_LABELS.values())].to_numpy(dtype=np.float32)
         parts = stratified_split(frame["group"].to_numpy(), seed)
         texts = frame["normalized"].tolist()
@@ -237,6 +230,21 @@ class ModerationTask(TrainTask):
             "dropout": tune.uniform(0.0, 0.5),
             "token_dropout": tune.uniform(0.0, 0.3),
         }
+
+
+def corpus_frame(raw: pd.DataFrame, smoke: bool, seed: int) -> tuple[pd.DataFrame, int]:
+    """(the emails a run splits into train/val/test, how many copies were dropped): normalised,
+    forwarded copies dropped (one example: no test email was trained on), and for a smoke run a
+    stratified ``SMOKE_EMAILS`` of them. Column ``row`` is each email's row in ``raw``, so the
+    emails a smoke run never saw can be found (e.g. held-out traffic for a monitoring test)."""
+    frame = raw.assign(normalized=[normalize_email(text) for text in raw["text"]], row=np.arange(len(raw)))
+    frame = frame.drop_duplicates("normalized")
+    duplicates_dropped = len(raw) - len(frame)
+    if smoke:
+        frame, _ = train_test_split(
+            frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
+        )
+    return frame.reset_index(drop=True), duplicates_dropped
 
 
 def stratified_split(groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
