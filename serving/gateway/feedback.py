@@ -55,6 +55,9 @@ class FeedbackAccepted(BaseModel):
     accepted: int
 
 
+FEEDBACK_PATH = "/v1/models/{model}/feedback"
+"""A FastAPI route: one small JSON body, validated here (the fast path is for forwarded bodies)."""
+
 FEEDBACK_BODIES: dict[str, type[BaseModel]] = {
     RANKING.name: RankingFeedback,
     MODERATION.name: ModerationFeedback,
@@ -87,7 +90,7 @@ def feedback_router(
     }
 
     @router.post(
-        "/v1/models/{model}/feedback",
+        FEEDBACK_PATH,
         status_code=202,
         response_model=FeedbackAccepted,
         responses=responses,
