@@ -7,11 +7,12 @@ and a new category slots in as one more (head, label column) pair.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfTransformer
@@ -20,11 +21,12 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from modelyard.data import load
+from modelyard.data import SpamAssassin, load
 from modelyard.models import MODERATION
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
+from training.feedback import RECENT, TRAIN, LabelledRows
 from training.metrics.classification import (
     choose_operating_points,
     pr_auc,
@@ -93,17 +95,9 @@ class ModerationTask(TrainTask):
         self._linear_fits: dict[tuple[str, int], LinearFit] = {}
 
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
-        dataset = load("spamassassin", settings)
-        frame = dataset.frame.assign(normalized=[normalize_email(text) for text in dataset.frame["text"]])
-        # Forwarded copies of one email are the same example: keep one so no test email was trained on.
-        frame = frame.drop_duplicates("normalized").reset_index(drop=True)
+        dataset, frame = corpus_frame(settings, smoke)
         duplicates_dropped = len(dataset.frame) - len(frame)
         seed = self.default_config["seed"]
-        if smoke:
-            frame, _ = train_test_split(
-                frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
-            )
-            frame = frame.reset_index(drop=True)
         labels = frame[list(HEAD_LABELS.values())].to_numpy(dtype=np.float32)
         parts = stratified_split(frame["group"].to_numpy(), seed)
         texts = frame["normalized"].tolist()
@@ -125,6 +119,35 @@ class ModerationTask(TrainTask):
             "duplicates_dropped": duplicates_dropped,
         }
         return TaskData(**columns, digest=dataset.digest, meta=meta)
+
+    def with_feedback(self, data: TaskData, rows: LabelledRows) -> TaskData:
+        """Moderators' verdicts on served texts (already normalised by serving): ``train`` rows
+        shuffled into the train split as whole messages (so the linear half learns them too),
+        ``recent`` rows kept aside with the serving version's scores for the gate."""
+        texts, labels, _ = rows.select(TRAIN)
+        recent_texts, recent_labels, served = rows.select(RECENT)
+        heads = len(data.meta["heads"])
+        added = {
+            "tokens": featurize(texts, self.featurizer),
+            "labels": np.repeat(labels[:, None], heads, axis=1),
+            "segment": np.zeros(len(texts), np.int8),
+        }
+        order = np.random.default_rng(self.default_config["seed"]).permutation(
+            len(data.train["tokens"]) + len(texts)
+        )
+        train = {name: np.concatenate([data.train[name], added[name]])[order] for name in data.train}
+        recent = {
+            "tokens": featurize(recent_texts, self.featurizer),
+            "labels": np.repeat(recent_labels[:, None], heads, axis=1),
+            "served_scores": served,
+        }
+        feedback = {
+            "digest": rows.digest,
+            "train_rows": len(texts),
+            "recent_rows": len(recent_texts),
+            "train_positive_rate": float(labels.mean()) if len(texts) else None,
+        }
+        return replace(data, train=train, recent=recent, meta={**data.meta, "feedback": feedback})
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         return HashedNgramClassifier(
@@ -163,6 +186,8 @@ class ModerationTask(TrainTask):
         add_short_text_thresholds(thresholds)
         metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
         metrics["baseline_fit_seconds"] = self.linear_fit(data).seconds  # also the stack's linear half
+        if data.recent is not None:
+            metrics |= recent_window_metrics(model, data.recent)
         curves = {
             "heads": {
                 head: {
@@ -216,6 +241,45 @@ class ModerationTask(TrainTask):
             "dropout": tune.uniform(0.0, 0.5),
             "token_dropout": tune.uniform(0.0, 0.3),
         }
+
+
+def corpus_frame(settings: Settings, smoke: bool) -> tuple[SpamAssassin, pd.DataFrame]:
+    """The corpus with a ``normalized`` column, one row per distinct email (the smoke subset
+    when ``smoke``): what ``prepare`` splits, and where ``held_out_emails`` finds the test part."""
+    dataset = load("spamassassin", settings)
+    frame = dataset.frame.assign(normalized=[normalize_email(text) for text in dataset.frame["text"]])
+    # Forwarded copies of one email are the same example: keep one so no test email was trained on.
+    frame = frame.drop_duplicates("normalized").reset_index(drop=True)
+    if smoke:
+        frame, _ = train_test_split(
+            frame,
+            train_size=SMOKE_EMAILS,
+            stratify=frame["group"],
+            random_state=ModerationTask.default_config["seed"],
+        )
+        frame = frame.reset_index(drop=True)
+    return dataset, frame
+
+
+def held_out_emails(settings: Settings, smoke: bool) -> tuple[list[str], np.ndarray]:
+    """The raw test emails (never trained on) and their labels: in-distribution traffic."""
+    _, frame = corpus_frame(settings, smoke)
+    test = stratified_split(frame["group"].to_numpy(), ModerationTask.default_config["seed"])["test"]
+    return frame["text"].iloc[test].tolist(), frame["label"].iloc[test].to_numpy(dtype=np.int8)
+
+
+def recent_window_metrics(model: nn.Module, recent: dict[str, np.ndarray]) -> dict[str, float]:
+    """PR-AUC on the recent labelled window of the candidate and of the version that served it
+    (its logged scores); a text is as harmful as its worst head, as serving decides."""
+    labels = recent["labels"][:, 0]
+    if len(labels) == 0 or labels.min() == labels.max():
+        return {"recent_rows": float(len(labels))}  # PR-AUC needs both classes: no window gate
+    candidate = predict(model, recent["tokens"]).max(axis=1)
+    return {
+        "recent_rows": float(len(labels)),
+        "recent_pr_auc": pr_auc(labels, candidate),
+        "recent_champion_pr_auc": pr_auc(labels, recent["served_scores"]),
+    }
 
 
 def stratified_split(groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
