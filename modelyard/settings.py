@@ -112,6 +112,35 @@ class Settings(BaseSettings):
     sends them requests in turn. Models searching the embedded Qdrant store (visual-search, ranking)
     need ``qdrant_url`` for more than one: an embedded collection admits one process."""
 
+    # --- Payload and feedback logs (modelyard/payloads.py) --------------------------------
+    payload_dir: Path | None = None
+    """Where each transformer logs what its version was asked and answered, as Parquet files
+    ``<model>/v<version>/*.parquet``. Default: ``<state_dir>/payloads``. The rows hold request
+    content (moderation: the texts): see docs/operations.md, "Payload logging"."""
+
+    feedback_dir: Path | None = None
+    """Where the gateway logs feedback (clicks, moderator labels) as ``<model>/*.parquet``.
+    Default: ``<state_dir>/feedback``."""
+
+    payload_sample_rate: float = Field(1.0, ge=0.0, le=1.0)
+    """Share of answered requests whose payloads are logged (each request drawn at random); 0 turns
+    payload logging off for every model."""
+
+    payload_log_disabled: list[str] = Field(default_factory=list)
+    """Models whose payloads are never logged, e.g. ``["moderation"]`` (as JSON in
+    ``MODELYARD_PAYLOAD_LOG_DISABLED``): their transformers start no writer at all."""
+
+    payload_queue_size: int = Field(10_000, ge=1)
+    """Requests' rows a writer holds in memory before it drops new ones (counted in /metrics): a
+    slow or broken disk costs log rows, never request latency."""
+
+    payload_file_rows: int = Field(10_000, ge=1)
+    """A writer starts a new Parquet file after this many rows..."""
+
+    payload_file_age_s: float = Field(60.0, gt=0)
+    """...or this many seconds after a file's first row, whichever comes first (so a quiet model's
+    rows are readable within this delay)."""
+
     # --- Gateway: auth and request limits (serving/gateway) -------------------------------
     api_key: SecretStr | None = None
     """API key clients send as ``Authorization: Bearer <key>`` or ``x-api-key``. Unset: the
@@ -179,6 +208,8 @@ class Settings(BaseSettings):
         self.mlflow_artifact_root = self._under_state(self.mlflow_artifact_root, "mlartifacts")
         self.api_key_file = self._under_state(self.api_key_file, "api_key")
         self.admin_key_file = self._under_state(self.admin_key_file, "admin_key")
+        self.payload_dir = self._under_state(self.payload_dir, "payloads")
+        self.feedback_dir = self._under_state(self.feedback_dir, "feedback")
         if self.spamassassin_source is None:
             self.spamassassin_source = self.sources_dir / "spam-assassin" / "package"
         if self.mlflow_tracking_uri is None:
