@@ -13,7 +13,8 @@ import string
 from dataclasses import dataclass
 
 SPAM_TEMPLATES: tuple[str, ...] = (
-    "Your parcel {tracking} is on hold at the depot. Pay the {amount} redelivery fee at {link} within {hours}h",
+    "Your parcel {tracking} is on hold at the depot. Pay the {amount} redelivery fee at {link} "
+    "within {hours}h",
     "{carrier}: we could not deliver your package {tracking}. Confirm your address here {link}",
     "Customs fee of {amount} is due for shipment {tracking}. Settle now: {link} or it returns to sender",
     "Final notice: {carrier} parcel {tracking} will be destroyed unless you reschedule at {link}",

@@ -43,7 +43,9 @@ class Retrained:
     feedback_file: Path
 
 
-def collect_feedback(settings: Settings, model: str, since: float | None, until: float | None) -> tuple[Any, Path]:
+def collect_feedback(
+    settings: Settings, model: str, since: float | None, until: float | None
+) -> tuple[Any, Path]:
     """Labelled rows of the window, written where the training job (and its lineage) reads them."""
     registry = Registry(settings)
     champion = current_champion(registry, model)

@@ -21,21 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from monitoring import run as run_monitor
 
 from loop.campaign import Message, campaign
 from loop.retrain import champion_is_smoke, retrain, roll_out
 from modelyard.errors import UsageError
-from modelyard.payloads import read_payloads
+from modelyard.payloads import read_feedback, read_payloads
 from modelyard.settings import Settings
-from monitoring import run as run_monitor
 from rollout.analysis import AnalysisPolicy
 from rollout.progressive import StepReport
 from serving.stack.client import GatewayClient, http_error
 from training.moderation.task import held_out_emails
 
 DRIFTS = {"moderation": ("campaign",)}
-LOG_SETTLE_S = 30.0
-"""How long the payload files of a window may take to land (the writer batches rows)."""
+LOG_SETTLE_S = 10.0
+"""Beyond the writer's file age, how long a window's rows may take to land in the logs."""
 
 
 @dataclass
@@ -98,7 +98,9 @@ def simulate(settings: Settings, plan: Plan, timeline: Timeline, console: Any) -
         result["retrain"] = _retrain(settings, plan, smoke, timeline, console)
         if result["retrain"]["alias"] == "challenger":
             mixed = in_distribution + campaign(plan.requests, seed=plan.seed + 1)
-            result["rollout"] = _rollout(settings, client, plan, result["retrain"]["version"], mixed, timeline)
+            result["rollout"] = _rollout(
+                settings, client, plan, result["retrain"]["version"], mixed, timeline
+            )
     return result | {"timeline": timeline.events}
 
 
@@ -116,13 +118,19 @@ def _window(
     counts = send(client, plan.model, messages, plan.feedback_share, rng)
     until = time.time()
     timeline.add(f"sent {name}", **counts)
-    logged = _wait_logged(settings, plan.model, since, until, counts["requests"])
+    logged = _wait_rows(
+        settings, lambda: read_payloads(settings, plan.model, since, until + 1.0).num_rows, counts["requests"]
+    )
+    labelled = _wait_rows(
+        settings, lambda: read_feedback(settings, plan.model, since).num_rows, counts.get("labelled", 0)
+    )
     report = run_monitor(settings, plan.model, since, until + 1.0)
     drifted = [signal["name"] for signal in report["signals"] if signal["drift"]]
     timeline.add(
         "drift detected" if report["drift"] else "no drift",
         window=name,
         logged=logged,
+        labelled=labelled,
         requests=report["requests"],
         signals=drifted,
     )
@@ -160,13 +168,14 @@ def post_feedback(client: GatewayClient, model: str, body: dict[str, Any]) -> No
         raise http_error(model, response)
 
 
-def _wait_logged(settings: Settings, model: str, since: float, until: float, sent: int) -> int:
-    """Rows of the window in the payload log, once they all landed (or ``LOG_SETTLE_S`` passed)."""
-    deadline = time.monotonic() + LOG_SETTLE_S
+def _wait_rows(settings: Settings, read: Callable[[], int], expected: int) -> int:
+    """Rows of a window in a log once they all landed, or what landed within the writer's file
+    age plus ``LOG_SETTLE_S`` (it batches rows into a file at most that old)."""
+    deadline = time.monotonic() + settings.payload_file_age_s + LOG_SETTLE_S
     while True:
-        logged = read_payloads(settings, model, since=since, until=until + 1.0).num_rows
-        if logged >= sent or time.monotonic() > deadline:
-            return logged
+        found = read()
+        if found >= expected or time.monotonic() > deadline:
+            return found
         time.sleep(1.0)
 
 
@@ -213,7 +222,9 @@ def _rollout(
     def traffic() -> None:
         rng = random.Random(plan.seed + 2)
         while not stop.is_set():
-            for key, value in send(client, plan.model, rng.sample(messages, len(messages)), 0.0, rng, stop).items():
+            for key, value in send(
+                client, plan.model, rng.sample(messages, len(messages)), 0.0, rng, stop
+            ).items():
                 sent[key] = sent.get(key, 0) + value
 
     def on_step(report: StepReport) -> None:

@@ -344,7 +344,9 @@ def version_config(
             for split, columns in (("train", data.train), ("val", data.val), ("test", data.test))
         },
         "options": {
-            k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "show_progress"
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(options).items()
+            if k != "show_progress"
         },
         "ray_run": trained.ray_run,
         "resumed_from_epoch": trained.resumed_from_epoch,

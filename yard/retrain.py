@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import typer
 
-from modelyard.errors import UsageError
 from modelyard.settings import get_settings
 from yard.output import console, emit_json, err_console
 from yard.rollout import AutoRollback
@@ -49,8 +48,10 @@ def retrain(
     gateway: str | None = typer.Option(None, "--gateway", help="Gateway URL (default: from stack.json)."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Train on the original data plus labelled feedback, gate on the held-out set and the recent
-    labelled window, then `yard rollout start --steps ... --auto` the new version."""
+    """Train on the data plus labelled feedback, gate, and roll out step by step.
+
+    The gate compares with the champion on the held-out set and on the recent labelled window;
+    a passing version goes through `yard rollout start --steps ... --auto`."""
     # lazy: training and rollout load torch, Ray and MLflow (seconds); `yard --help` must not wait
     from loop.retrain import retrain as run_retrain
     from loop.retrain import roll_out

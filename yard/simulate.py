@@ -31,10 +31,12 @@ def simulate(
     seed: int = typer.Option(0, "--seed", help="Which emails and campaign lines are sent."),
     as_json: bool = typer.Option(False, "--json", help="Print the timeline and windows as JSON."),
 ) -> None:
-    """In-distribution traffic, then shifted traffic with moderator labels; on drift retrain,
-    gate and canary the new version until it is promoted or rolled back."""
+    """Send shifted traffic and labels; on drift retrain, gate, canary, promote or roll back.
+
+    In-distribution traffic first, then the shifted kind, each window judged by the monitor."""
     # lazy: the loop loads torch, Ray and MLflow (seconds); `yard --help` must not wait
-    from loop.simulate import Plan, Timeline, simulate as run_simulation
+    from loop.simulate import Plan, Timeline
+    from loop.simulate import simulate as run_simulation
     from rollout.progressive import parse_duration, parse_steps
 
     plan = Plan(

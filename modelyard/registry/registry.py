@@ -224,8 +224,11 @@ class Registry:
         windows: dict[str, tuple[float, float]],
     ) -> None:
         tags = {
-            **{f"{GATE_TAG_PREFIX}{name}.{role}": repr(value) for name, pair in windows.items()
-               for role, value in zip(("candidate", "champion"), pair, strict=True)},
+            **{
+                f"{GATE_TAG_PREFIX}{name}.{role}": repr(value)
+                for name, pair in windows.items()
+                for role, value in zip(("candidate", "champion"), pair, strict=True)
+            },
             GATE_METRIC_TAG: metric,
             GATE_DECISION_TAG: decision.alias or "rejected",
             GATE_REASON_TAG: decision.reason,

@@ -29,9 +29,7 @@ def payloads(rows: list[tuple[float, str, int, str, str, list[float]]]) -> pa.Ta
 
 def feedback(rows: list[tuple[float, str, int]]) -> pa.Table:
     time, request_id, label = zip(*rows, strict=True)
-    return pa.table(
-        {"time": list(time), "request_id": list(request_id), "label": pa.array(label, pa.int8())}
-    )
+    return pa.table({"time": list(time), "request_id": list(request_id), "label": pa.array(label, pa.int8())})
 
 
 def test_only_labelled_requests_each_instance_and_the_latest_verdict() -> None:

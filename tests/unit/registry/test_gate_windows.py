@@ -31,16 +31,3 @@ def test_lower_is_better_windows() -> None:
     held_out = decide_promotion(0.20, 0.25, higher_is_better=False)
     assert decide_on_windows(held_out, {"recent": (0.30, 0.20)}, False).alias is None
     assert decide_on_windows(held_out, {"recent": (0.10, 0.20)}, False).alias == "challenger"
-
-
-def test_registry_gate_records_the_window_and_keeps_the_alias_off(registry, log_version) -> None:  # noqa: ANN001
-    """On MLflow's sqlite registry: the recent window rejects, its numbers are tagged on the version."""
-    log_version(registry, "mod", "pr_auc", 0.98)
-    assert registry.gate("mod", 1, "pr_auc", higher_is_better=True).alias == "champion"
-    log_version(registry, "mod", "pr_auc", 0.99)
-    decision = registry.gate("mod", 2, "pr_auc", True, windows={"recent": (0.5, 0.9)})
-    assert decision.alias is None
-    tags = registry.resolve("mod/2").tags
-    assert tags["modelyard.gate.decision"] == "rejected"
-    assert (tags["modelyard.gate.recent.candidate"], tags["modelyard.gate.recent.champion"]) == ("0.5", "0.9")
-    assert "challenger" not in {alias for v in registry.versions("mod") for alias in v.aliases}
