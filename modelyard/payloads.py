@@ -68,10 +68,10 @@ FEEDBACK_SCHEMA = pa.schema(
 """One row per feedback call; joined to payloads by ``request_id`` (and ``item`` for ranking)."""
 
 STAMP = "%Y%m%dT%H%M%S"
-WRITE_ERROR_LOG_EVERY_S = 60.0
-"""A sink that cannot write (full disk, read-only volume) fails every file: log it this seldom."""
 
 Row = dict[str, Any]
+CountHook = Callable[[str, str, int], None]
+"""``(outcome, partition, rows)``: written / dropped / failed rows, e.g. into a Prometheus counter."""
 Moment = float | datetime | None
 """A window bound: unix seconds, a datetime (naive means UTC), or None for open."""
 
@@ -85,6 +85,35 @@ class SinkCounts:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class SinkOptions:
+    """How much a writer holds and when it starts a new file (the ``payload_*`` settings)."""
+
+    queue_size: int = 10_000
+    file_rows: int = 10_000
+    file_age_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SinkOptions:
+        return cls(settings.payload_queue_size, settings.payload_file_rows, settings.payload_file_age_s)
+
+
+class LogThrottle:
+    """Lets a repeating warning through at most once per ``every_s``: a sink that cannot write
+    (full disk, read-only volume) fails every file, and the log must not drown in it."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self._last = -every_s
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            return False
+        self._last = now
+        return True
+
+
 @dataclass
 class _Batch:
     rows: list[Row] = field(default_factory=list)
@@ -95,28 +124,25 @@ class ParquetSink:
     """A background writer of rows to rotating Parquet files under ``root/<partition>/``.
 
     ``offer`` never blocks and never raises; write errors are logged (rate-limited) and counted
-    in ``counts.failed``, and ``on_count(kind, rows)`` (optional, e.g. a Prometheus counter) hears
-    of every written, dropped or failed batch, from whichever thread it happened in.
+    in ``counts.failed``, and ``on_count`` (optional) hears of every written, dropped or failed
+    batch, from whichever thread it happened in.
     """
 
     def __init__(
         self,
         root: Path,
         schema: pa.Schema,
-        *,
-        queue_size: int = 10_000,
-        file_rows: int = 10_000,
-        file_age_s: float = 60.0,
-        on_count: Callable[[str, int], None] | None = None,
+        options: SinkOptions = SinkOptions(),
+        on_count: CountHook | None = None,
     ) -> None:
         self.root, self.schema = Path(root), schema
-        self.file_rows, self.file_age_s = file_rows, file_age_s
+        self.file_rows, self.file_age_s = options.file_rows, options.file_age_s
         self.counts = SinkCounts()
         self._on_count = on_count
-        self._queue: queue.Queue[tuple[str, list[Row]] | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, list[Row]] | None] = queue.Queue(maxsize=options.queue_size)
         self._batches: dict[str, _Batch] = {}
         self._seq = 0
-        self._last_error_log = -WRITE_ERROR_LOG_EVERY_S
+        self._error_log = LogThrottle()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"parquet-sink:{root}", daemon=True)
         self._thread.start()
@@ -131,7 +157,7 @@ class ParquetSink:
             self._queue.put_nowait((partition, rows))
             return True
         except queue.Full:
-            self._count("dropped", len(rows))
+            self._count("dropped", partition, len(rows))
             return False
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -182,9 +208,8 @@ class ParquetSink:
             path = self.root / partition / file_name(_first_time(rows), self._seq)
             write_atomically(path, lambda staging: pq.write_table(table, staging))
         except Exception as error:  # noqa: BLE001 - a sink error must never reach a request
-            self._count("failed", len(rows))
-            if time.monotonic() - self._last_error_log >= WRITE_ERROR_LOG_EVERY_S:
-                self._last_error_log = time.monotonic()
+            self._count("failed", partition, len(rows))
+            if self._error_log.ready():
                 event(
                     log,
                     "payload_write_failed",
@@ -195,12 +220,12 @@ class ParquetSink:
                     error=f"{type(error).__name__}: {error}",
                 )
             return
-        self._count("written", len(rows))
+        self._count("written", partition, len(rows))
 
-    def _count(self, kind: str, rows: int) -> None:
-        setattr(self.counts, kind, getattr(self.counts, kind) + rows)
+    def _count(self, outcome: str, partition: str, rows: int) -> None:
+        setattr(self.counts, outcome, getattr(self.counts, outcome) + rows)
         if self._on_count is not None:
-            self._on_count(kind, rows)
+            self._on_count(outcome, partition, rows)
 
 
 def _first_time(rows: list[Row]) -> float | None:
@@ -218,22 +243,14 @@ def payload_partition(model: str, version: int | str) -> str:
     return f"{model}/v{version}"
 
 
-def payload_sink(settings: Settings, **kwargs: Any) -> ParquetSink:
-    """The payload writer, configured by ``settings``."""
-    return ParquetSink(settings.payload_dir, PAYLOAD_SCHEMA, **_sink_options(settings), **kwargs)
+def payload_sink(settings: Settings, on_count: CountHook | None = None) -> ParquetSink:
+    """The payload writer (partition = ``payload_partition``), configured by ``settings``."""
+    return ParquetSink(settings.payload_dir, PAYLOAD_SCHEMA, SinkOptions.from_settings(settings), on_count)
 
 
-def feedback_sink(settings: Settings, **kwargs: Any) -> ParquetSink:
+def feedback_sink(settings: Settings, on_count: CountHook | None = None) -> ParquetSink:
     """The feedback writer (partition = model name), configured by ``settings``."""
-    return ParquetSink(settings.feedback_dir, FEEDBACK_SCHEMA, **_sink_options(settings), **kwargs)
-
-
-def _sink_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "queue_size": settings.payload_queue_size,
-        "file_rows": settings.payload_file_rows,
-        "file_age_s": settings.payload_file_age_s,
-    }
+    return ParquetSink(settings.feedback_dir, FEEDBACK_SCHEMA, SinkOptions.from_settings(settings), on_count)
 
 
 def payload_logged(settings: Settings, model: str) -> bool:

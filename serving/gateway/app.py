@@ -24,6 +24,7 @@ from .console.router import data_router, page_router
 from .console.traffic import TrafficView
 from .errors import install_error_handlers
 from .fast_path import FastPath, GatewayApp
+from .feedback import FEEDBACK_BODIES, FEEDBACK_ERRORS, FeedbackLog, feedback_router
 from .forwarding import V1_PREDICT, V2_INFER, V2_VERSION_INFER, BodyRoute, ModelForwarder
 from .incoming import Incoming
 from .metrics import GatewayMetrics, serving_metrics_port
@@ -74,6 +75,9 @@ def create_app(config: GatewayConfig) -> GatewayApp:
     routes = RouteTable(config.routes)
     metrics = GatewayMetrics()
     proxy = UpstreamProxy(config.upstream_timeout_s)
+    feedback = (
+        FeedbackLog(config.feedback_dir, config.feedback_sink, metrics) if config.feedback_dir else None
+    )
 
     rollouts = GatewayRollouts(
         routes,
@@ -93,6 +97,8 @@ def create_app(config: GatewayConfig) -> GatewayApp:
             yield
         await rollouts.aclose()
         await proxy.aclose()
+        if feedback is not None:
+            await feedback.aclose()
         event(log, "gateway_stopped")
 
     docs = config.docs
@@ -113,6 +119,10 @@ def create_app(config: GatewayConfig) -> GatewayApp:
     )
     forwarder = ModelForwarder(rollouts, proxy, metrics, config.max_body_bytes)
     app.include_router(_model_router(routes, forwarder), dependencies=auth_dependencies(check_key))
+    app.include_router(
+        feedback_router(routes, feedback, config.max_body_bytes, {**_AUTH_ERROR, **FEEDBACK_ERRORS}),
+        dependencies=auth_dependencies(check_key),
+    )
     admin = auth_dependencies(check_admin_key)
     app.include_router(_metrics_router(metrics), dependencies=admin)
     app.include_router(admin_router(rollouts, _ADMIN_ERRORS), dependencies=admin)
@@ -270,7 +280,8 @@ def _openapi_with_body_schemas(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _, definitions = models_json_schema(
-            [(model, "validation") for model in schemas.REQUEST_BODY_MODELS], ref_template=_COMPONENT_REF
+            [(model, "validation") for model in (*schemas.REQUEST_BODY_MODELS, *FEEDBACK_BODIES.values())],
+            ref_template=_COMPONENT_REF,
         )
         document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
         app.openapi_schema = document

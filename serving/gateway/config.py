@@ -16,6 +16,7 @@ from modelyard.data.fashion_mnist import FashionMNISTSpec
 from modelyard.endpoints import AllowedOrigin, BaseUrl, VersionLabel
 from modelyard.errors import UsageError
 from modelyard.net import is_loopback
+from modelyard.payloads import SinkOptions
 from modelyard.settings import Settings
 
 ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
@@ -71,6 +72,11 @@ class GatewayConfig(BaseModel):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1)
     upstream_timeout_s: float = Field(30.0, gt=0)
     drain_timeout_s: float = Field(20.0, gt=0)
+    feedback_dir: Path | None = None
+    """Where ``/v1/models/{model}/feedback`` is logged (``serving.gateway.feedback``); None: those
+    routes answer 503."""
+    feedback_sink: SinkOptions = SinkOptions()
+    """The feedback writer's queue size and file rotation."""
     rollouts_file: Path | None = None
     """Where canary/shadow splits are kept across restarts (serving.gateway.rollout); None: memory only."""
     rollouts_readonly: bool = False
@@ -168,6 +174,8 @@ def build_config(
         "upstream_timeout_s": settings.upstream_timeout_s,
         "drain_timeout_s": settings.drain_timeout_s,
         "rollouts_file": settings.state_dir / "serving" / "rollouts.json",
+        "feedback_dir": settings.feedback_dir,
+        "feedback_sink": SinkOptions.from_settings(settings),
         **(file_data or {}),
     }
     routes: dict[str, list[Any]] = {name: list(ups) for name, ups in (data.get("routes") or {}).items()}

@@ -62,6 +62,18 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.feedback_rows = Counter(
+            "modelyard_gateway_feedback_rows",
+            "Feedback rows by outcome: written, dropped (queue full: answered 503), failed (the "
+            "writer could not write them).",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+
+    def count_feedback_rows(self, outcome: str, model: str, rows: int) -> None:
+        """The feedback writer's count hook (from its own thread; its partitions are the models)."""
+        self.feedback_rows.labels(model, outcome).inc(rows)
+
     def observe(self, model: str, version: str, status: int, seconds: float, error_kind: str | None) -> None:
         """Record one finished request."""
         self.requests.labels(model, version, str(status)).inc()

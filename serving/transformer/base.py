@@ -1,8 +1,9 @@
 """The shape every transformer shares: parse (codec) -> pipeline (Triton, Qdrant) -> encode (codec).
 
 kserve calls ``preprocess -> predict -> postprocess`` for V1 (``dict``) and V2 (``InferRequest``,
-REST and gRPC) alike. Subclasses supply the codec functions and the async pipeline; this class
-adds the version headers, our metrics, structured error logs, and the error -> status mapping.
+REST and gRPC) alike. Subclasses supply the codec functions, the async pipeline and their payload
+log rows; this class adds the version headers, our metrics, structured error logs, the error ->
+status mapping, and hands each answered request to the payload log.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.logs import event
+from modelyard.payloads import Row
 from modelyard.settings import Settings
 from serving.transformer import metrics
 from serving.transformer.errors import ServiceUnavailable, as_kserve_error
+from serving.transformer.payload_log import PayloadLog
 from serving.transformer.predictor import Predictor
 from serving.transformer.version import VersionState
 
@@ -44,6 +47,8 @@ class Parsed(Generic[Request]):
     request: Request
     v2: bool
     request_id: str
+    started: float
+    """``time.perf_counter()`` when preprocessing began (the payload log's latency)."""
 
 
 class Transformer(Model, ABC, Generic[Request, Result]):
@@ -58,6 +63,7 @@ class Transformer(Model, ABC, Generic[Request, Result]):
         self.state = state
         self.predictor = predictor
         self.settings = settings
+        self.payloads = PayloadLog(settings, state.model, state.version)
 
     # --- what each model supplies ------------------------------------------------------
 
@@ -84,6 +90,11 @@ class Transformer(Model, ABC, Generic[Request, Result]):
 
     @abstractmethod
     def encode_v2(self, request: Request, result: Result, request_id: str) -> InferResponse: ...
+
+    @abstractmethod
+    def payload_rows(self, request: Request, result: Result) -> list[Row]:
+        """One dict of this model's payload columns per instance (``modelyard.payloads``); called
+        after the answer is encoded, only for requests the log samples."""
 
     async def triton(
         self, model: str, inputs: dict[str, np.ndarray], request_id: str
@@ -120,6 +131,11 @@ class Transformer(Model, ABC, Generic[Request, Result]):
         )
         return self.ready
 
+    def stop(self) -> None:
+        """kserve's shutdown hook: write the payload rows still queued."""
+        super().stop()
+        self.payloads.close()
+
     async def __call__(
         self, body: Any, headers: dict[str, str] | None = None, verb: InferenceVerb = InferenceVerb.PREDICT
     ) -> Any:
@@ -149,12 +165,13 @@ class Transformer(Model, ABC, Generic[Request, Result]):
         return payload
 
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Parsed[Request]:
+        started = time.perf_counter()
         with metrics.stage(self.state.model, self.state.version, "preprocess"):
             v2 = isinstance(payload, InferRequest)
             parse = self.parse_v2 if v2 else self.parse_v1
             request = await asyncio.to_thread(parse, payload) if self.parse_in_thread else parse(payload)
             request_id = (payload.id if v2 else None) or _request_id(headers)
-            parsed = Parsed(request, v2, request_id)
+            parsed = Parsed(request, v2, request_id, started)
         metrics.record_batch(self.state.model, self.state.version, self.batch_size(parsed.request))
         return parsed
 
@@ -176,12 +193,21 @@ class Transformer(Model, ABC, Generic[Request, Result]):
                 response_headers[MODEL_HEADER] = self.state.model
                 response_headers[VERSION_HEADER] = str(self.state.version)
             if parsed.v2:
-                return self.encode_v2(parsed.request, answer, parsed.request_id)
-            return {
-                "predictions": self.encode_v1(parsed.request, answer),
-                "model": self.state.model,
-                "version": self.state.version,
-            }
+                encoded: dict[str, Any] | InferResponse = self.encode_v2(
+                    parsed.request, answer, parsed.request_id
+                )
+            else:
+                encoded = {
+                    "predictions": self.encode_v1(parsed.request, answer),
+                    "model": self.state.model,
+                    "version": self.state.version,
+                }
+        self.payloads.record(
+            parsed.request_id,
+            time.perf_counter() - parsed.started,
+            lambda: self.payload_rows(parsed.request, answer),
+        )
+        return encoded
 
 
 def _status_of(error: Exception) -> str:

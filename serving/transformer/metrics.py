@@ -8,12 +8,13 @@ protocol, the outcome and the batch size.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import Counter, Histogram
 
 LABELS = ("model", "version")
+PAYLOAD_OUTCOMES = ("written", "dropped", "failed")
 REQUESTS = Counter(
     "modelyard_transformer_requests", "Inference requests answered", [*LABELS, "protocol", "status"]
 )
@@ -58,3 +59,17 @@ def record_error(model: str, version: int, kind: str) -> None:
 
 def record_batch(model: str, version: int, size: int) -> None:
     BATCH_SIZE.labels(model, str(version)).observe(size)
+
+
+PAYLOAD_ROWS = Counter(
+    "modelyard_transformer_payload_rows",
+    "Payload log rows by outcome: written, dropped (the writer's queue was full), failed (the "
+    "writer could not write them, or a request's rows could not be built)",
+    [*LABELS, "outcome"],
+)
+
+
+def payload_rows_counter(model: str, version: int) -> Callable[[str, str, int], None]:
+    """The payload writer's count hook (one version: one partition), called from its own thread."""
+    counters = {outcome: PAYLOAD_ROWS.labels(model, str(version), outcome) for outcome in PAYLOAD_OUTCOMES}
+    return lambda outcome, _partition, rows: counters[outcome].inc(rows)

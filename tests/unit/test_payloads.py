@@ -15,6 +15,7 @@ from modelyard.payloads import (
     FEEDBACK_SCHEMA,
     PAYLOAD_SCHEMA,
     ParquetSink,
+    SinkOptions,
     feedback_sink,
     payload_logged,
     payload_partition,
@@ -58,7 +59,7 @@ def test_payload_logging_is_switched_off_per_model_or_by_rate(tmp_path: Path) ->
 
 
 def test_rotates_by_row_count_and_flushes_the_rest_on_close(tmp_path: Path) -> None:
-    sink = ParquetSink(tmp_path, PAYLOAD_SCHEMA, file_rows=4, file_age_s=3600)
+    sink = ParquetSink(tmp_path, PAYLOAD_SCHEMA, SinkOptions(file_rows=4, file_age_s=3600))
     now = time.time()
     for i in range(10):
         assert sink.offer("moderation/v1", [_row(now + i, i)])
@@ -73,7 +74,7 @@ def test_rotates_by_row_count_and_flushes_the_rest_on_close(tmp_path: Path) -> N
 
 
 def test_rotates_by_age_so_a_quiet_model_is_readable_soon(tmp_path: Path) -> None:
-    sink = ParquetSink(tmp_path, PAYLOAD_SCHEMA, file_rows=1000, file_age_s=0.2)
+    sink = ParquetSink(tmp_path, PAYLOAD_SCHEMA, SinkOptions(file_rows=1000, file_age_s=0.2))
     sink.offer("moderation/v1", [_row(time.time())])
     deadline = time.monotonic() + 5
     while not list(tmp_path.rglob("*.parquet")) and time.monotonic() < deadline:
@@ -95,22 +96,24 @@ class StalledSink(ParquetSink):
 
 
 def test_a_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
-    counted: list[tuple[str, int]] = []
-    sink = StalledSink(tmp_path, PAYLOAD_SCHEMA, queue_size=2, on_count=lambda k, n: counted.append((k, n)))
+    counted: list[tuple[str, str, int]] = []
+    sink = StalledSink(
+        tmp_path, PAYLOAD_SCHEMA, SinkOptions(queue_size=2), on_count=lambda *count: counted.append(count)
+    )
     started = time.perf_counter()
     results = [sink.offer("moderation/v1", [_row(1.0), _row(2.0)]) for _ in range(50)]
     assert time.perf_counter() - started < 0.5
     assert results == [True, True] + [False] * 48
-    assert sink.counts.dropped == 96 and counted.count(("dropped", 2)) == 48
+    assert sink.counts.dropped == 96 and counted.count(("dropped", "moderation/v1", 2)) == 48
     sink.release.set()
     sink.close()
-    assert sink.counts.written == 4 and ("written", 4) in counted
+    assert sink.counts.written == 4 and ("written", "moderation/v1", 4) in counted
 
 
 def test_an_unwritable_dir_never_raises_and_counts_failures(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the sink wants a folder")
-    sink = ParquetSink(blocker, PAYLOAD_SCHEMA, file_rows=1)
+    sink = ParquetSink(blocker, PAYLOAD_SCHEMA, SinkOptions(file_rows=1))
     assert sink.offer("moderation/v1", [_row(1.0)])
     sink.close()
     assert sink.counts.failed == 1 and sink.counts.written == 0

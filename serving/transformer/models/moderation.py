@@ -6,6 +6,7 @@ configured by the version's preprocessing.json, so serving cannot drift from tra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,12 +14,20 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.errors import DataError
 from modelyard.models import MODERATION
+from modelyard.payloads import Row
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import moderation as codec
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
 
 
-class ModerationTransformer(Transformer[codec.ModerationRequest, list[codec.Decision]]):
+@dataclass(frozen=True)
+class Moderated:
+    texts: list[str]
+    """The normalised texts the featurizer saw (what the payload log keeps)."""
+    decisions: list[codec.Decision]
+
+
+class ModerationTransformer(Transformer[codec.ModerationRequest, Moderated]):
     def prepare(self) -> None:
         self.triton_model = self.state.require_triton_model(MODERATION.triton_models[0])
         self.featurizer = FeaturizerConfig(**self.state.preprocessing["featurizer"])
@@ -42,25 +51,36 @@ class ModerationTransformer(Transformer[codec.ModerationRequest, list[codec.Deci
     def batch_size(self, request: codec.ModerationRequest) -> int:
         return len(request.texts)
 
-    async def run(self, request: codec.ModerationRequest, request_id: str) -> list[codec.Decision]:
+    async def run(self, request: codec.ModerationRequest, request_id: str) -> Moderated:
         texts = [normalize_email(text, self.featurizer.max_chars) for text in request.texts]
         tokens = featurize(texts, self.featurizer)
         outputs = await self.triton(self.triton_model, {"tokens": tokens}, request_id)
         scores = np.asarray(outputs["scores"], dtype=np.float64).reshape(len(tokens), len(self.heads))
-        return [
+        decisions = [
             codec.decide(
                 {head: float(row[h]) for h, head in enumerate(self.heads)}, self.thresholds, len(text.split())
             )
             for row, text in zip(scores, texts, strict=True)
         ]
+        return Moderated(texts, decisions)
 
-    def encode_v1(self, request: codec.ModerationRequest, result: list[codec.Decision]) -> list[Any]:
-        return codec.encode_v1(result)
+    def encode_v1(self, request: codec.ModerationRequest, result: Moderated) -> list[Any]:
+        return codec.encode_v1(result.decisions)
 
     def encode_v2(
-        self, request: codec.ModerationRequest, result: list[codec.Decision], request_id: str
+        self, request: codec.ModerationRequest, result: Moderated, request_id: str
     ) -> InferResponse:
-        return codec.encode_v2(result, self.heads, self.state.model, self.state.version, request_id)
+        return codec.encode_v2(result.decisions, self.heads, self.state.model, self.state.version, request_id)
+
+    def payload_rows(self, request: codec.ModerationRequest, result: Moderated) -> list[Row]:
+        return [
+            {
+                "text": text,
+                "scores": [decision.scores[head] for head in self.heads],
+                "decision": decision.decision,
+            }
+            for text, decision in zip(result.texts, result.decisions, strict=True)
+        ]
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]

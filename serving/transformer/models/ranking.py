@@ -17,6 +17,7 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.errors import DataError
 from modelyard.models import RANKING
+from modelyard.payloads import Row
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import ranking as codec
 from serving.transformer.models.rerank import Scored, rerank
@@ -130,6 +131,16 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
     ) -> InferResponse:
         n = max(query.n for query in request)
         return codec.encode_v2(result, n, self.state.model, self.state.version, request_id)
+
+    def payload_rows(self, request: list[codec.RankingQuery], result: list[codec.Ranking]) -> list[Row]:
+        return [
+            {
+                "user": query.user_id,
+                "items": [item.item_id for item in ranking.items],
+                "scores": [item.score for item in ranking.items],
+            }
+            for query, ranking in zip(request, result, strict=True)
+        ]
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [

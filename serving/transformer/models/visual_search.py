@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,20 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from embeddings import SearchHit
 from modelyard.models import VISUAL_SEARCH
+from modelyard.payloads import Row
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import visual_search as codec
 from serving.transformer.models.search import VersionIndex
 
 
-class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[SearchHit]]]):
+@dataclass(frozen=True)
+class Searched:
+    vectors: list[np.ndarray]
+    """Each query's vector, as searched with (what the payload log keeps)."""
+    hits: list[list[SearchHit]]
+
+
+class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, Searched]):
     parse_in_thread = True  # image decoding
 
     def prepare(self) -> None:
@@ -35,7 +44,7 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[S
     def batch_size(self, request: codec.VisualSearchRequest) -> int:
         return len(request.queries)
 
-    async def run(self, request: codec.VisualSearchRequest, request_id: str) -> list[list[SearchHit]]:
+    async def run(self, request: codec.VisualSearchRequest, request_id: str) -> Searched:
         vectors = await self._query_vectors(request.queries, request_id)
         searches = [
             self.index.search(
@@ -46,7 +55,7 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[S
             )
             for query, vector in zip(request.queries, vectors, strict=True)
         ]
-        return list(await asyncio.gather(*searches))
+        return Searched(vectors, list(await asyncio.gather(*searches)))
 
     async def _query_vectors(self, queries: list[codec.Query], request_id: str) -> list[np.ndarray]:
         """Images are embedded in one Triton batch; ids read their stored vectors."""
@@ -62,13 +71,23 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, list[list[S
             vectors |= dict(zip(id_rows, stored.vectors, strict=True))
         return [vectors[row] for row in range(len(queries))]
 
-    def encode_v1(self, request: codec.VisualSearchRequest, result: list[list[SearchHit]]) -> list[Any]:
-        return [[codec.hit_json(hit) for hit in hits] for hits in result]
+    def encode_v1(self, request: codec.VisualSearchRequest, result: Searched) -> list[Any]:
+        return [[codec.hit_json(hit) for hit in hits] for hits in result.hits]
 
     def encode_v2(
-        self, request: codec.VisualSearchRequest, result: list[list[SearchHit]], request_id: str
+        self, request: codec.VisualSearchRequest, result: Searched, request_id: str
     ) -> InferResponse:
-        return codec.encode_v2(result, request.k, self.state.model, self.state.version, request_id)
+        return codec.encode_v2(result.hits, request.k, self.state.model, self.state.version, request_id)
+
+    def payload_rows(self, request: codec.VisualSearchRequest, result: Searched) -> list[Row]:
+        return [
+            {
+                "pixels": None if query.pixels is None else query.pixels.reshape(-1),
+                "embedding": np.asarray(vector, dtype=np.float32).reshape(-1),
+                "scores": [hit.score for hit in hits],
+            }
+            for query, vector, hits in zip(request.queries, result.vectors, result.hits, strict=True)
+        ]
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [
