@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -124,7 +125,7 @@ def _window(
     labelled = _wait_rows(
         settings, lambda: read_feedback(settings, plan.model, since).num_rows, counts.get("labelled", 0)
     )
-    report = run_monitor(settings, plan.model, since, until + 1.0)
+    report = run_monitor(settings, plan.model, _utc(since), _utc(until + 1.0))
     drifted = [signal["name"] for signal in report["signals"] if signal["drift"]]
     timeline.add(
         "drift detected" if report["drift"] else "no drift",
@@ -247,6 +248,10 @@ def _rollout(
         thread.join()
     timeline.add("promoted" if result["passed"] else "rolled back", version=version, why=result["reason"])
     return result | {"requests_during_rollout": sent.get("requests", 0)}
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -108,6 +108,12 @@ class TrainTask(ABC):
     def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
         """Driver side, on ``data.test`` (and ``data.val`` for thresholds)."""
 
+    def profile(self, model: nn.Module, data: TaskData, evaluation: Evaluation) -> dict[str, Any] | None:
+        """Driver side, after evaluation: the reference profile that ``yard monitor`` tests logged
+        traffic against (``training.profile.build_profile`` over the validation split, through the
+        model's ``signals`` module). None: this model has none."""
+        return None
+
     @abstractmethod
     def baseline(self, data: TaskData) -> dict[str, float]:
         """A simple baseline with the same metric names (logged as ``baseline_<name>``)."""

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from modelyard.artifact.layout import PLOT_FILE
+from modelyard.artifact.layout import PLOT_FILE, PROFILE_FILE
 from modelyard.errors import ModelyardError, UsageError
 from modelyard.logs import event
 from modelyard.settings import Settings
@@ -275,6 +275,8 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
         trained.model = task.finalize(trained.model, data, config)
         evaluation = task.evaluate(trained.model.to(device), data, config)
         baseline = task.baseline(data)
+    with console.status(f"{task.name}: profiling the validation split"):
+        profile = task.profile(trained.model, data, evaluation)
     with (
         console.status(f"{task.name}: exporting and versioning") as status,
         tempfile.TemporaryDirectory() as tmp,
@@ -295,7 +297,7 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
                 "history": trained.history,
                 "curves": evaluation.curves,
             },
-            artifacts=evaluation.artifacts,
+            artifacts=evaluation.artifacts | ({Path(PROFILE_FILE).stem: profile} if profile else {}),
         )
         task.plot(evaluation, version_dir / PLOT_FILE)
         artifacts = sorted(str(p.relative_to(version_dir)) for p in version_dir.rglob("*") if p.is_file())

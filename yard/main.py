@@ -14,6 +14,7 @@ from modelyard.errors import ModelyardError
 from yard import data as data_cli
 from yard import demo as demo_cli
 from yard import index as index_cli
+from yard import monitor as monitor_cli
 from yard import query as query_cli
 from yard import registry as registry_cli
 from yard import retrain as retrain_cli
@@ -37,6 +38,7 @@ app.add_typer(query_cli.app, name="query")
 app.add_typer(rollout_cli.app, name="rollout")
 app.add_typer(demo_cli.app, name="demo")
 app.add_typer(train_cli.app)  # yard train, yard tune
+app.add_typer(monitor_cli.app)  # yard monitor
 app.add_typer(retrain_cli.app)  # yard retrain
 app.add_typer(simulate_cli.app)  # yard simulate
 

@@ -7,6 +7,7 @@
   signature.json               each Triton model's tensors and max batch size
   config.json                  the training config of the run
   thresholds.json              decision thresholds (models that decide)
+  profile.json                 the reference profile drift is measured against (monitoring)
   eval/report.json, eval/report.png
 """
 
@@ -32,6 +33,9 @@ PREPROCESSING_FILE = "preprocessing.json"
 SIGNATURE_FILE = "signature.json"
 TRAINING_CONFIG_FILE = "config.json"
 THRESHOLDS_FILE = "thresholds.json"
+PROFILE_FILE = "profile.json"
+"""Samples of the validation split's signals (``training.profile``), which ``yard monitor`` tests
+logged traffic against."""
 REPORT_FILE = "eval/report.json"
 PLOT_FILE = "eval/report.png"
 REQUIRED_FILES = (PREPROCESSING_FILE, SIGNATURE_FILE)

@@ -156,6 +156,18 @@ class Registry:
             )
         return Path(local)
 
+    def download_file(self, ref: str, path: str, dst: Path) -> Path | None:
+        """One file of a version (``path`` inside its folder) into ``dst``; None: it has no such file."""
+        resolved = self.resolve(ref)
+        dst.mkdir(parents=True, exist_ok=True)
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{resolved.source.rstrip('/')}/{path}", dst_path=str(dst), tracking_uri=self.uri
+            )
+        except (MlflowException, OSError):
+            return None
+        return Path(local)
+
     def tag_version(self, model: str, version: int, key: str, value: str) -> None:
         """Set one tag on a version (e.g. where it was published)."""
         with mlflow_errors(self.uri):

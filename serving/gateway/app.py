@@ -73,7 +73,7 @@ def create_app(config: GatewayConfig) -> GatewayApp:
     """Build the gateway for ``config`` (auth on needs ``config.api_key`` and ``admin_key`` resolved)."""
     _require_keys(config)
     routes = RouteTable(config.routes)
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(config.monitor_dir)
     proxy = UpstreamProxy(config.upstream_timeout_s)
     feedback = (
         FeedbackLog(config.feedback_dir, config.feedback_sink, metrics) if config.feedback_dir else None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from modelyard.data.fashion_mnist import FashionMNISTSpec
 from modelyard.endpoints import AllowedOrigin, BaseUrl, VersionLabel
 from modelyard.errors import UsageError
+from modelyard.monitor_results import monitor_dir
 from modelyard.net import is_loopback
 from modelyard.payloads import SinkOptions
 from modelyard.settings import Settings
@@ -82,6 +83,9 @@ class GatewayConfig(BaseModel):
     rollouts_readonly: bool = False
     """Follow ``rollouts_file`` written by someone else (Kubernetes: the mounted rollouts
     ConfigMap, written by ``yard rollout --target k8s``); the admin API then refuses changes."""
+    monitor_dir: Path | None = None
+    """Where ``yard monitor`` writes each model's latest result, exposed on /metrics as the
+    ``modelyard_drift`` gauges; None: no drift gauges."""
     rollouts_poll_s: float = Field(2.0, gt=0)
     """Read-only: how often the file is checked for changes (kubelet updates it in place)."""
 
@@ -176,6 +180,7 @@ def build_config(
         "rollouts_file": settings.state_dir / "serving" / "rollouts.json",
         "feedback_dir": settings.feedback_dir,
         "feedback_sink": SinkOptions.from_settings(settings),
+        "monitor_dir": monitor_dir(settings),
         **(file_data or {}),
     }
     routes: dict[str, list[Any]] = {name: list(ups) for name, ups in (data.get("routes") or {}).items()}

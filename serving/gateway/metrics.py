@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from modelyard.logs import event
+from modelyard.monitor_results import drift_samples
 
 log = logging.getLogger(__name__)
 
 REQUESTS = "modelyard_gateway_requests_total"
 ERRORS = "modelyard_gateway_errors_total"
 LATENCY = "modelyard_gateway_request_duration_seconds"
+DRIFT = "modelyard_drift"
+DRIFT_STATISTIC = "modelyard_drift_statistic"
 SERVER_ERRORS = ("upstream_error", "upstream_unavailable")
 """Error kinds that count against a variant (4xx are the caller's)."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -33,8 +39,9 @@ class GatewayMetrics:
     label set, so such requests are logged but not counted here.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, monitor_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(DriftCollector(monitor_dir))
         self.requests = Counter(
             family(REQUESTS),
             "Requests answered, by model, version and HTTP status.",
@@ -92,6 +99,34 @@ class GatewayMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class DriftCollector(Collector):
+    """The latest ``yard monitor`` result of each model, read from ``monitor_dir`` at scrape time
+    (the monitor runs elsewhere, e.g. a CronJob; the file is its hand-off). None: the families
+    exist without samples."""
+
+    def __init__(self, monitor_dir: Path | None) -> None:
+        self.monitor_dir = monitor_dir
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        drift = GaugeMetricFamily(
+            DRIFT,
+            "1 when the latest monitored window drifted on this signal (signal overall: any, "
+            "after Holm's correction), else 0.",
+            labels=["model", "signal"],
+        )
+        statistic = GaugeMetricFamily(
+            DRIFT_STATISTIC,
+            "The latest window's test statistic per signal (KS D, chi-squared, MMD squared); "
+            "signal overall: the window's request count.",
+            labels=["model", "signal"],
+        )
+        for sample in drift_samples(self.monitor_dir) if self.monitor_dir is not None else ():
+            drift.add_metric([sample.model, sample.signal], sample.drift)
+            statistic.add_metric([sample.model, sample.signal], sample.statistic)
+        yield drift
+        yield statistic
 
 
 @contextmanager

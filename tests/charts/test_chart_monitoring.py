@@ -252,8 +252,24 @@ def test_every_rule_parses_and_reads_metrics_that_exist(rule):
         "rule ModelyardUpstreamErrors",
         "rule ModelyardSlowModel",
         "rule ModelyardTritonQueueing",
+        "rule ModelyardDataDrift",
     }
     assert not problems(exprs), "\n".join(problems(exprs))
+
+
+def test_the_drift_alert_reads_the_monitor_verdict_the_gateway_exports(rule, template):
+    """It fires on the window's verdict (signal overall), not on any single signal, and waits
+    as long as values say."""
+    by_alert = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    drift = by_alert["ModelyardDataDrift"]
+    assert metric_names(drift["expr"]) == {"modelyard_drift"}
+    assert 'signal="overall"' in drift["expr"] and drift["expr"].rstrip().endswith("== 1")
+    apis = [f"--api-versions={api}" for api in MONITORING_APIS]
+    (rendered,) = of_kind(
+        docs_of(template(*apis, "--set", "monitoring.alerts.driftFor=30m")), "PrometheusRule"
+    ).values()
+    rules = {r["alert"]: r for g in rendered["spec"]["groups"] for r in g["rules"]}
+    assert rules["ModelyardDataDrift"]["for"] == "30m"
 
 
 def test_rules_are_scoped_to_the_release_namespace_and_documented(rule):

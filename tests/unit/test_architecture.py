@@ -22,6 +22,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("yard",),
     ("loop",),
     ("rollout",),
+    ("monitoring",),
     ("serving",),
     ("embeddings",),
     ("training",),

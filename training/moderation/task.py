@@ -43,6 +43,8 @@ from training.moderation.preprocess import (
     normalize_email,
     short_segments,
 )
+from training.moderation.signals import decide, signals, vocabulary_context
+from training.profile import build_profile
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class ModerationTask(TrainTask):
 
     def __init__(self) -> None:
         self._linear_fits: dict[tuple[str, int], LinearFit] = {}
+        self._profile_inputs: dict[tuple[str, int], tuple[list[str], dict[str, Any]]] = {}
+        """(validation texts, training vocabulary) per data set: ``prepare`` has the texts,
+        ``profile`` needs them, and TaskData holds arrays for Ray only."""
 
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
         dataset, frame = corpus_frame(settings, smoke)
@@ -109,6 +114,10 @@ class ModerationTask(TrainTask):
         columns["test"]["body_tokens"] = featurize(
             [normalize_email(frame["text"][row], with_subject=False) for row in parts["test"]],
             self.featurizer,
+        )
+        self._profile_inputs[dataset.digest, len(parts["val"])] = (
+            [texts[row] for row in parts["val"]],
+            vocabulary_context([texts[row] for row in parts["train"]]),
         )
         meta = {
             "heads": list(HEAD_LABELS),
@@ -202,6 +211,18 @@ class ModerationTask(TrainTask):
             }
         }
         return Evaluation(metrics=metrics, curves=curves, artifacts={"thresholds": thresholds})
+
+    def profile(self, model: nn.Module, data: TaskData, evaluation: Evaluation) -> dict[str, Any] | None:
+        """The validation emails as serving normalises them, the model's scores and the decisions
+        its thresholds give them."""
+        heads = data.meta["heads"]
+        texts, context = self._profile_inputs[data.digest, len(data.val["tokens"])]
+        scores = predict(model, data.val["tokens"])
+        words = np.array([len(text.split()) for text in texts])
+        decisions = decide(scores, words, evaluation.artifacts["thresholds"], heads)
+        return build_profile(
+            self.name, signals(texts, scores, decisions, heads, context), context | {"heads": heads}
+        )
 
     def baseline(self, data: TaskData) -> dict[str, float]:
         metrics, _, _ = score_heads(
@@ -450,17 +471,9 @@ def short_message_check(
     config = FeaturizerConfig(**featurizer)
     normalized = [normalize_email(text, config.max_chars) for text in texts]
     scores = predict(model, featurize(normalized, config))
-    heads = list(thresholds)
-    short = np.array(
-        [[len(text.split()) < thresholds[head]["short_words"] for head in heads] for text in normalized]
-    )
-    review = np.array([thresholds[head]["review"] for head in heads])
-    short_review = np.array([thresholds[head]["short_review"] for head in heads])
-    block = np.array(
-        [np.inf if thresholds[head]["block"] is None else thresholds[head]["block"] for head in heads]
-    )
-    flagged = (scores >= np.where(short, short_review, review)).any(axis=1)
-    blocked = (~short & (scores >= block)).any(axis=1)
+    words = np.array([len(text.split()) for text in normalized])
+    decisions = decide(scores, words, thresholds, list(thresholds))
+    flagged, blocked = decisions != "allow", decisions == "block"
     benign, harmful = np.array(labels) == "benign", np.array(labels) == "harmful"
     return {
         "short_benign_allowed": float(np.mean(~flagged[benign])),

@@ -40,6 +40,7 @@ from training.metrics.ctr import (
     normalized_cross_entropy,
     reliability_bins,
 )
+from training.profile import build_profile
 from training.ranking.features import (
     CONTEXT_FIELDS,
     GENRE_SLOTS,
@@ -72,6 +73,8 @@ from training.ranking.neighbours import (
     top_k_unseen,
 )
 from training.ranking.plots import plot_reliability
+from training.ranking.reference import served_answers
+from training.ranking.signals import popularity_context, signals
 
 USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
 
@@ -190,6 +193,12 @@ class RankingTask(TrainTask):
             "baseline_ece": expected_calibration_error(labels, baseline_probabilities, CALIBRATION_BINS),
         }
         return Evaluation(metrics=metrics, curves=curves)
+
+    def profile(self, model: nn.Module, data: TaskData, evaluation: Evaluation) -> dict[str, Any] | None:
+        """One answer per validation user, as serving would give it (``reference.served_answers``)."""
+        users, items, scores = served_answers(model, data)
+        context = popularity_context(data.train["user_id"], data.train["item_id"], data.train["label"] > 0.5)
+        return build_profile(self.name, signals(users, items, scores, context), context)
 
     def baseline(self, data: TaskData) -> dict[str, float]:
         """Logistic regression on one-hot user, item and context ids (the click metrics) and on those

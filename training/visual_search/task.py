@@ -21,12 +21,14 @@ from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.export import to_torchscript
 from training.metrics.retrieval import evaluate_retrieval
+from training.profile import SAMPLE_ROWS, build_profile
 from training.visual_search.model import (
     ImageEncoder,
     as_model_input,
     augment_images,
     supervised_contrastive_loss,
 )
+from training.visual_search.signals import signals, top_scores
 
 CUT_OFF = 10
 CURVE_MAX_K = 50
@@ -57,6 +59,8 @@ class VisualSearchTask(TrainTask):
         # The raw-pixel search is the costliest step of evaluation; evaluate() (for the plot's
         # baseline curve) and baseline() share one result per dataset.
         self._raw_pixel_results: dict[tuple[str, int], tuple[dict[str, float], list[float]]] = {}
+        # profile() reuses evaluate()'s catalogue embeddings of the same model (the costliest encoding).
+        self._catalogue: tuple[nn.Module, torch.Tensor] | None = None
 
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
         fm = load("fashion-mnist", settings)
@@ -96,6 +100,7 @@ class VisualSearchTask(TrainTask):
     def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
         queries = encode(model, data.test["image"])
         catalogue = encode(model, catalogue_images(data))
+        self._catalogue = (model, catalogue)
         metrics, curve = evaluate_retrieval(
             queries, data.test["label"], catalogue, catalogue_labels(data), CUT_OFF, CURVE_MAX_K
         )
@@ -109,6 +114,21 @@ class VisualSearchTask(TrainTask):
             },
             artifacts={},
         )
+
+    def profile(self, model: nn.Module, data: TaskData, evaluation: Evaluation) -> dict[str, Any] | None:
+        """A sample of validation images as serving preprocesses them (pixel / 255), their
+        embeddings, and each one's best hit in the catalogue without itself (a served query is
+        not in the index)."""
+        rows = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(data.val["image"]))[:SAMPLE_ROWS])
+        images = data.val["image"][rows]
+        embeddings = encode(model, images).cpu().numpy()
+        cached_model, catalogue = self._catalogue or (None, None)
+        if cached_model is not model or catalogue is None:
+            catalogue = encode(model, catalogue_images(data))
+        itself = len(data.train["image"]) + rows  # catalogue_images puts the val split after train
+        best = top_scores(embeddings, catalogue.cpu().numpy(), exclude=itself)
+        pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
+        return build_profile(self.name, signals(pixels, embeddings, best), {})
 
     def baseline(self, data: TaskData) -> dict[str, float]:
         metrics, _ = self._raw_pixels(data)

@@ -1,0 +1,46 @@
+"""visual-search's drift signals: what the encoder was shown, where it put it, and how close the
+nearest catalogue image was.
+
+The same functions read the validation images at training time (the reference profile) and the
+logged payload rows (``pixels``, ``embedding``, ``scores``) when monitoring. Inverted, darker or
+photographed images move the pixel statistics; new kinds of items move the embeddings and lower
+the top hit's similarity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.profile import Signals
+
+BRIGHT = 0.5
+"""A pixel (scaled to [0, 1]) above this counts as bright: Fashion-MNIST items are bright on black."""
+
+
+def signals(pixels: np.ndarray, embeddings: np.ndarray, top_scores: np.ndarray) -> Signals:
+    """Signals of N image queries: preprocessed pixels [N, H*W] in [0, 1], their embeddings
+    [N, D] and the similarity of each one's best hit [N]."""
+    pixels = np.asarray(pixels, dtype=np.float64).reshape(len(pixels), -1)
+    return Signals(
+        features={
+            "pixel_mean": pixels.mean(axis=1),
+            "pixel_std": pixels.std(axis=1),
+            "bright_share": (pixels > BRIGHT).mean(axis=1),
+        },
+        prediction={"top_score": np.asarray(top_scores, dtype=np.float64)},
+        embedding=np.asarray(embeddings, dtype=np.float32),
+    )
+
+
+def top_scores(
+    queries: np.ndarray, catalogue: np.ndarray, exclude: np.ndarray, batch: int = 1024
+) -> np.ndarray:
+    """The best cosine similarity of each unit-length query among unit-length catalogue vectors
+    (what the vector store returns first), skipping catalogue row ``exclude[i]`` for query i (the
+    query itself), in batches so memory stays bounded."""
+    best = []
+    for start in range(0, len(queries), batch):
+        similarity = queries[start : start + batch] @ catalogue.T
+        similarity[np.arange(len(similarity)), exclude[start : start + batch]] = -np.inf
+        best.append(similarity.max(axis=1))
+    return np.concatenate(best)

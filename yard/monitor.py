@@ -1,0 +1,92 @@
+"""``yard monitor``: drift and online metrics of one model's logged traffic in a time window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from modelyard.settings import get_settings
+from yard.output import console, emit_json
+
+app = typer.Typer(help="Watch served traffic for drift.")
+
+
+@app.command()
+def monitor(
+    model: str = typer.Argument(..., help="visual-search, moderation or ranking."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Window start: an ISO time or a duration back from now (15m, 2h). "
+        "Default: the first logged row.",
+    ),
+    until: str | None = typer.Option(None, "--until", help="Window end, written the same way. Default: now."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Compare MODEL's logged requests in a window with its serving version's reference profile
+    (per-signal KS / chi-squared / MMD tests, Holm-corrected), and report online metrics from
+    feedback. Exit code 0 whether or not it drifted: read "drift" in the output."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
+    from monitoring import run
+    from monitoring.window import parse_moment
+
+    result = run(
+        get_settings(),
+        model,
+        since=parse_moment(since) if since else None,
+        until=parse_moment(until) if until else None,
+    )
+    if as_json:
+        emit_json(result)
+        return
+    console.print(result_table(result))
+    console.print(summary_line(result))
+    if result["online"]:
+        console.print(online_line(result["online"]))
+
+
+def result_table(result: dict[str, Any]) -> Table:
+    """One row per signal: its test, statistic, p-value against its corrected threshold, and PSI."""
+    table = Table(
+        title=f"{result['model']} v{result['version'] or '-'}: {result['requests']} requests, "
+        f"{result['since'] or 'start'} .. {result['until']}",
+        title_justify="left",
+    )
+    for column in ("signal", "kind", "test", "statistic", "p-value", "threshold", "PSI", "drift"):
+        table.add_column(column, justify="left" if column in ("signal", "kind", "test") else "right")
+    for signal in result["signals"]:
+        table.add_row(
+            signal["name"],
+            signal["kind"],
+            signal["test"],
+            _number(signal["statistic"]),
+            _number(signal["p_value"]),
+            _number(signal["threshold"]),
+            _number(signal.get("psi")),
+            "[red]yes[/]" if signal["drift"] else "no",
+        )
+    return table
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    if result["note"]:
+        return f"[yellow]{result['note']}[/]"
+    verdict = "[red]drift[/]" if result["drift"] else "[green]no drift[/]"
+    return (
+        f"{verdict} (family-wise alpha {result['alpha']}, Holm-corrected over {len(result['signals'])} tests)"
+    )
+
+
+def online_line(online: dict[str, Any]) -> str:
+    figures = ", ".join(f"{name} {_number(value)}" for name, value in online.items())
+    return f"online metrics from feedback: {figures}"
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
