@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from monitoring import run as run_monitor
 
 from loop.campaign import Message, campaign
 from loop.retrain import champion_is_smoke, retrain, roll_out
 from modelyard.errors import UsageError
 from modelyard.payloads import read_feedback, read_payloads
 from modelyard.settings import Settings
+from monitoring import run as run_monitor
 from rollout.analysis import AnalysisPolicy
 from rollout.progressive import StepReport
 from serving.stack.client import GatewayClient, http_error
