@@ -5,6 +5,7 @@
 LOOP_STATE ?= .modelyard/loop-demo
 LOOP_ARGS  ?=
 LOOP_ENV   := MODELYARD_STATE_DIR=$(LOOP_STATE) MODELYARD_SOURCES_DIR=$(CURDIR)/.modelyard/sources \
+              MODELYARD_DATA_DIR=$(CURDIR)/.modelyard/data \
               MODELYARD_PAYLOAD_FILE_AGE_S=2
 
 .PHONY: loop-demo
