@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -48,18 +49,20 @@ def monitor(
 
 
 def result_table(result: dict[str, Any]) -> Table:
-    """One row per signal: its test, statistic, p-value against its corrected threshold, and PSI."""
+    """One row per signal: its test, statistic, p-value against its corrected threshold, and PSI
+    (fits 80 columns)."""
     table = Table(
         title=f"{result['model']} v{result['version'] or '-'}: {result['requests']} requests, "
-        f"{result['since'] or 'start'} .. {result['until']}",
+        f"{_when(result['since']) if result['since'] else 'start'} to {_when(result['until'])} UTC",
         title_justify="left",
     )
-    for column in ("signal", "kind", "test", "statistic", "p-value", "threshold", "PSI", "drift"):
-        table.add_column(column, justify="left" if column in ("signal", "kind", "test") else "right")
+    table.add_column("signal", no_wrap=True)
+    table.add_column("test", no_wrap=True)
+    for column in ("statistic", "p-value", "alpha", "PSI", "drift"):
+        table.add_column(column, justify="right", no_wrap=True)
     for signal in result["signals"]:
         table.add_row(
             signal["name"],
-            signal["kind"],
             signal["test"],
             _number(signal["statistic"]),
             _number(signal["p_value"]),
@@ -68,6 +71,10 @@ def result_table(result: dict[str, Any]) -> Table:
             "[red]yes[/]" if signal["drift"] else "no",
         )
     return table
+
+
+def _when(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def summary_line(result: dict[str, Any]) -> str:
@@ -87,6 +94,4 @@ def online_line(online: dict[str, Any]) -> str:
 def _number(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
+    return str(value) if isinstance(value, int) else f"{value:.3g}"
