@@ -60,6 +60,8 @@ class Timeline:
     """What happened, when (seconds since the start), for the printout and ``--json``."""
 
     on_event: Callable[[dict[str, Any]], None] = lambda entry: None
+    track: Callable[[list[Message], str], Iterable[Message]] = lambda messages, what: messages
+    """Wraps a window's messages as they are sent (the CLI shows a progress bar)."""
     started: float = field(default_factory=time.monotonic)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -83,6 +85,7 @@ def simulate(settings: Settings, plan: Plan, timeline: Timeline, console: Any) -
     check_plan(plan)
     rng = random.Random(plan.seed)
     smoke = champion_is_smoke(settings, plan.model) if plan.smoke is None else plan.smoke
+    timeline.add("reading held-out emails", smoke=smoke)
     emails, labels = held_out_emails(settings, smoke)
     picks = rng.sample(range(len(emails)), min(plan.requests, len(emails)))
     in_distribution = [Message(emails[i], int(labels[i])) for i in picks]
@@ -116,7 +119,7 @@ def _window(
 ) -> dict[str, Any]:
     """Send one window of traffic (with labels), wait for its payload log, run the monitor on it."""
     since = time.time()
-    counts = send(client, plan.model, messages, plan.feedback_share, rng)
+    counts = send(client, plan.model, timeline.track(messages, f"sending {name}"), plan.feedback_share, rng)
     until = time.time()
     timeline.add(f"sent {name}", **counts)
     logged = _wait_rows(
@@ -182,7 +185,7 @@ def _wait_rows(settings: Settings, read: Callable[[], int], expected: int) -> in
 
 def _retrain(settings: Settings, plan: Plan, smoke: bool, timeline: Timeline, console: Any) -> dict[str, Any]:
     timeline.add("retrain started")
-    done = retrain(settings, plan.model, console, smoke=smoke, show_progress=False)
+    done = retrain(settings, plan.model, console, smoke=smoke)
     trained = done.trained
     metric = trained.headline_metric
     timeline.add(

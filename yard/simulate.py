@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.progress import track
 
 from modelyard.settings import get_settings
 from yard.output import console, emit_json, err_console
@@ -52,7 +53,10 @@ def simulate(
         seed,
     )
     out = err_console if as_json else console
-    timeline = Timeline(on_event=lambda entry: out.print(_line(entry), highlight=False))
+    timeline = Timeline(
+        on_event=lambda entry: out.print(_line(entry), highlight=False),
+        track=lambda messages, what: track(messages, description=what, console=out, transient=True),
+    )
     result = run_simulation(get_settings(), plan, timeline, out)
     if as_json:
         emit_json(result)
