@@ -105,6 +105,8 @@ def simulate(settings: Settings, plan: Plan, timeline: Timeline, console: Any) -
             result["rollout"] = _rollout(
                 settings, client, plan, result["retrain"]["version"], mixed, timeline
             )
+        else:
+            timeline.add("not rolled out", why=result["retrain"]["reason"])
     return result | {"timeline": timeline.events}
 
 
