@@ -49,8 +49,11 @@ class TorchScriptPredictor:
 
 
 @contextmanager
-def plain_server(state: VersionState, env: dict[str, str], log_dir: Path) -> Iterator[Child]:
-    """This module's server for ``state`` on a free loopback port, until ready; stopped on exit."""
+def plain_server(
+    state: VersionState, env: dict[str, str], log_dir: Path, name: str = "plain-kserve"
+) -> Iterator[Child]:
+    """This module's server for ``state`` on a free loopback port, until ready; stopped on exit
+    (``name``: its log's and child's name, when one model has two)."""
     port = free_ports(1, HOST)[0]
     url = f"http://{HOST}:{port}"
     command = [
@@ -61,10 +64,10 @@ def plain_server(state: VersionState, env: dict[str, str], log_dir: Path) -> Ite
         "--http_port", str(port),
     ]  # fmt: skip
     spec = ChildSpec(
-        name=f"plain-kserve-{state.model}",
+        name=f"{name}-{state.model}",
         command=command,
         ready_url=f"{url}/v2/health/ready",
-        log_path=log_dir / f"plain-kserve-{state.model}.log",
+        log_path=log_dir / f"{name}-{state.model}.log",
         url=url,
         ports={"http": port},
         env=env,

@@ -7,12 +7,13 @@ measurement):
    indexes built with ``yard index`` where absent: visual-search over the whole catalogue, ranking's
    items;
 2. the floor: each workload's TorchScript calls, in this process, one request after another;
-3. the whole stack (``yard serve --detach``, its cold start reported) and, beside it, each model's
-   plain-KServe server (``bench/plain_kserve.py``, on a copy of the embedded Qdrant store: a
-   collection admits one process); every workload at each concurrency alternates between the
-   gateway and the plain server in rounds, since this shared machine's speed drifts over minutes
-   (two runs done one path after the other gave ratios 2x apart); memory read after the load; all
-   stopped.
+3. the whole stack (``yard serve --detach``, its cold start reported; its payload log on, as by
+   default) and, beside it, each model's plain-KServe server (``bench/plain_kserve.py``, on a copy
+   of the embedded Qdrant store: a collection admits one process; its payload log off) and a second
+   one with the payload log on (its own store copy): every workload at each concurrency alternates
+   between the gateway and the plain server in rounds, the logging plain server joining at
+   ``THROUGHPUT_AT``, since this shared machine's speed drifts over minutes (two runs done one path
+   after the other gave ratios 2x apart); memory read after the load; all stopped.
 
 Verdicts and the result document: ``bench.serving_report``.
 """
@@ -25,7 +26,7 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psutil
@@ -35,11 +36,13 @@ from bench.load import LoadResult, run_load
 from bench.schema import latency_summary
 from bench.serving_report import (
     CONCURRENCY,
+    LOGGED,
     MIB,
     NAME,
     PLAIN,
     ROUNDS,
     STACK,
+    THROUGHPUT_AT,
     TITLE,
     Measurements,
     Run,
@@ -50,6 +53,9 @@ from bench.stack_setup import detached_stack, ensure_index, stack_benchmark
 from bench.torchscript import TorchScriptModels
 from modelyard.settings import Settings
 from serving.transformer.version import VersionState, resolve_version_state
+
+if TYPE_CHECKING:
+    from serving.stack.processes import Child
 
 INDEXED = ("visual-search", "ranking")
 """The models whose transformers search Qdrant."""
@@ -65,6 +71,9 @@ FLOOR_REQUESTS = {True: 300, False: 3000}
 FLOOR_WARMUP = 20
 LOAD_GENERATOR = "load generator"
 """This process alone (not its children: the plain-KServe server is one), in the CPU accounting."""
+LOGGED_FILE_AGE_S = 1.0
+"""The logging plain server starts a Parquet file every second: a round lasts seconds, and the default
+minute would leave the file writes, the log's main cost, outside every measured round."""
 RUN_DIR = "serving-bench"
 """Under the benchmark state dir: the plain-KServe servers' logs."""
 
@@ -156,10 +165,20 @@ def measure_paths(
     from serving.stack.plan import child_environment, torch_threads_environment
 
     replicated = settings.model_copy(update={"transformer_replicas": STACK_REPLICAS})
+    run_dir = settings.state_dir / RUN_DIR
     plain_env = {
         **child_environment(settings),
         **torch_threads_environment(settings),
-        "MODELYARD_QDRANT_PATH": str(_store_copy(settings)),
+        "MODELYARD_QDRANT_PATH": str(_store_copy(settings, "qdrant")),
+        "MODELYARD_PAYLOAD_SAMPLE_RATE": "0",
+    }
+    logged_env = {
+        **plain_env,
+        "MODELYARD_QDRANT_PATH": str(_store_copy(settings, "qdrant-logged")),
+        "MODELYARD_PAYLOAD_SAMPLE_RATE": "1",
+        "MODELYARD_PAYLOAD_DIR": str(run_dir / "payloads"),
+        # A file a second (the default is a minute): the writes fall inside the measured rounds.
+        "MODELYARD_PAYLOAD_FILE_AGE_S": str(LOGGED_FILE_AGE_S),
     }
     with (
         detached_stack(replicated, auth=True, label="serving benchmark: the whole stack") as started,
@@ -169,8 +188,12 @@ def measure_paths(
         _check_versions(state.models, states)
         served = [model for model in states if model in state.models]
         plain = {
+            model: plain_servers.enter_context(plain_server(states[model], plain_env, run_dir))
+            for model in served
+        }
+        logged = {
             model: plain_servers.enter_context(
-                plain_server(states[model], plain_env, settings.state_dir / RUN_DIR)
+                plain_server(states[model], logged_env, run_dir, name="plain-kserve-logged")
             )
             for model in served
         }
@@ -188,8 +211,11 @@ def measure_paths(
             for run in paired_runs(
                 [
                     stack_target,
-                    Target(
-                        PLAIN, plain[workload.model].spec.url, {}, {"server": plain[workload.model].pid or 0}
+                    _plain_target(PLAIN, plain[workload.model]),
+                    *(
+                        [_plain_target(LOGGED, logged[workload.model])]
+                        if concurrency == THROUGHPUT_AT
+                        else []
                     ),
                 ],
                 workload,
@@ -210,6 +236,10 @@ def measure_paths(
     return runs, stack, dict(state.skipped), plain_rss
 
 
+def _plain_target(path: str, server: Child) -> Target:
+    return Target(path, server.spec.url, {}, {"server": server.pid or 0})
+
+
 def _check_versions(served: dict[str, Any], states: dict[str, VersionState]) -> None:
     for name, model in served.items():
         if model.version != states[name].version:
@@ -219,10 +249,10 @@ def _check_versions(served: dict[str, Any], states: dict[str, VersionState]) -> 
             )
 
 
-def _store_copy(settings: Settings) -> Path:
-    """A copy of the embedded Qdrant store for the plain servers: a collection admits one process,
-    and the stack's transformers hold the originals while both paths are up."""
-    copy = settings.state_dir / RUN_DIR / "qdrant"
+def _store_copy(settings: Settings, name: str) -> Path:
+    """A copy of the embedded Qdrant store for one set of plain servers: a collection admits one
+    process, and the stack's transformers hold the originals while every path is up."""
+    copy = settings.state_dir / RUN_DIR / name
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(settings.qdrant_path, copy)
     return copy

@@ -3,7 +3,9 @@ servers, no clocks), so every rule here is unit-tested.
 
 Targets are the issue's: ranking of 100 candidates p99 <= 20 ms and visual search over the full
 catalogue p99 <= 50 ms, both at concurrency 1 through the whole stack; throughput at concurrency 32
-at least the plain-KServe baseline's, per workload; the whole stack's RSS <= 4 GB; no failed request.
+at least the plain-KServe baseline's, per workload; the payload log costing at most 10 % of a
+transformer's throughput at concurrency 32 (issue 18: the plain server with the log on vs off, in
+turns in the same run); the whole stack's RSS <= 4 GB; no failed request.
 A target whose condition the run did not meet (a visual-search index smaller than the catalogue) is
 "not evaluated", never "met".
 """
@@ -18,6 +20,10 @@ from bench.schema import add_bar_chart, add_ratio, add_table, new_result
 NAME = "serving"
 TITLE = "Serving: latency and throughput through the stack vs plain KServe and the bare model"
 STACK, PLAIN, FLOOR = "whole stack", "plain KServe", "TorchScript floor"
+LOGGED = "plain KServe + payload log"
+"""The plain server again with the payload log on (every request logged): only the log differs."""
+LOGGING_MIN_RATIO = 0.9
+"""Throughput with the payload log on / off at ``THROUGHPUT_AT``: the log may cost at most 10 %."""
 CONCURRENCY = (1, 8, 32)
 ROUNDS = 2
 """The stack and the plain server take turns this many times per workload and concurrency."""
@@ -90,6 +96,7 @@ class Target:
 def evaluate_targets(m: Measurements) -> list[Target]:
     targets = [_p99_target(m, workload, limit) for workload, limit in P99_TARGETS_MS.items()]
     targets += [_throughput_target(m, workload) for workload in m.workloads]
+    targets += [_logging_target(m, workload) for workload in m.workloads]
     total_mib = m.stack["memory"]["total_mib"]
     targets.append(
         Target(
@@ -126,6 +133,16 @@ def _throughput_target(m: Measurements, workload: str) -> Target:
         return Target(label, ">= 1", None, "x", None, "not measured")
     ratio = round(stack.summary["rps"] / plain.summary["rps"], 3)
     return Target(label, ">= 1", ratio, "x", ratio >= 1)
+
+
+def _logging_target(m: Measurements, workload: str) -> Target:
+    label = f"{workload}: req/s at concurrency {THROUGHPUT_AT}, payload log on / off (plain KServe)"
+    logged, plain = m.run(LOGGED, workload, THROUGHPUT_AT), m.run(PLAIN, workload, THROUGHPUT_AT)
+    limit = f">= {LOGGING_MIN_RATIO:g}"
+    if logged is None or plain is None or not plain.summary["rps"]:
+        return Target(label, limit, None, "x", None, "not measured")
+    ratio = round(logged.summary["rps"] / plain.summary["rps"], 3)
+    return Target(label, limit, ratio, "x", ratio >= LOGGING_MIN_RATIO)
 
 
 def as_result(m: Measurements) -> dict[str, Any]:
@@ -168,7 +185,9 @@ def _summary(m: Measurements, targets: list[Target]) -> str:
         "(one process, the same transformer code with Triton replaced by the TorchScript forward on its "
         "event loop: `bench/plain_kserve.py`; on a copy of the Qdrant store), up beside the stack, and the "
         "**TorchScript floor** (the version's bare model calls for one request, in-process, one after "
-        "another). For each workload and concurrency the stack and the plain server take turns in "
+        f"another). At concurrency {THROUGHPUT_AT} a second plain server with the payload log on "
+        f"(**{LOGGED}**; the stack logs too, as by default; the first plain server does not) takes "
+        "its turns as well, for the log's cost. For each workload and concurrency the paths take turns in "
         f"{ROUNDS} rounds each (this shared machine's speed drifts over minutes: two runs done one path "
         "after the other gave ratios up to 2x apart). Load is closed-loop (`bench/load.py`) at "
         f"concurrency {', '.join(map(str, CONCURRENCY))}, KServe V1 JSON over loopback HTTP; the load "
@@ -207,6 +226,15 @@ def _add_ratios(result: dict[str, Any], m: Measurements, workload: str) -> None:
             m.floor[workload]["p99_ms"],
             "what HTTP, the gateway, the transformer, gRPC to Triton (and Qdrant) add to the bare model",
         )
+    logged = m.run(LOGGED, workload, THROUGHPUT_AT)
+    if logged and plain:
+        add_ratio(
+            result,
+            f"{workload}: payload log on / off req/s at c={THROUGHPUT_AT} (plain KServe)",
+            logged.summary["rps"],
+            plain.summary["rps"],
+            f"at least {LOGGING_MIN_RATIO:g}: the log's writer thread and row building cost little",
+        )
 
 
 def _workload_rows(m: Measurements, workload: str) -> list[list[Any]]:
@@ -214,7 +242,7 @@ def _workload_rows(m: Measurements, workload: str) -> list[list[Any]]:
     if workload in m.floor:
         floor = m.floor[workload]
         rows.append([FLOOR, 1, floor["p50_ms"], floor["p99_ms"], floor["rps"], floor["requests"], 0])
-    for path in (STACK, PLAIN):
+    for path in (STACK, PLAIN, LOGGED):
         for concurrency in CONCURRENCY:
             run = m.run(path, workload, concurrency)
             if run is not None:

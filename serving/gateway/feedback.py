@@ -28,8 +28,8 @@ from .limits import read_model_input
 from .metrics import GatewayMetrics
 from .routing import RouteTable
 
-RequestId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-"""The ``x-request-id`` of the answer the feedback is about (printable ASCII, no spaces)."""
+RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+"""The ``x-request-id`` of the answer the feedback is about (the ids the gateway keeps or makes)."""
 ItemId = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
 
 
@@ -54,6 +54,9 @@ class ModerationFeedback(BaseModel):
 class FeedbackAccepted(BaseModel):
     accepted: int
 
+
+FEEDBACK_PATH = "/v1/models/{model}/feedback"
+"""A FastAPI route: one small JSON body, validated here (the fast path is for forwarded bodies)."""
 
 FEEDBACK_BODIES: dict[str, type[BaseModel]] = {
     RANKING.name: RankingFeedback,
@@ -87,7 +90,7 @@ def feedback_router(
     }
 
     @router.post(
-        "/v1/models/{model}/feedback",
+        FEEDBACK_PATH,
         status_code=202,
         response_model=FeedbackAccepted,
         responses=responses,

@@ -232,6 +232,7 @@ def test_every_gateway_family_is_on_the_dashboard_or_known_unused(dashboard):
         "modelyard_rollout_shadow_score_delta_sum",
         "modelyard_rollout_shadow_score_delta_count",
         "modelyard_rollout_updated_at",
+        "modelyard_gateway_feedback_rows_total",  # feedback volume: the monitor's business (issue 18)
     }
     assert our_metric_names() - read == left_off
 

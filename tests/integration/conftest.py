@@ -163,7 +163,7 @@ def served_stack(smoke_trained: tuple) -> Iterator[tuple]:
         "MODELYARD_SPAMASSASSIN_SOURCE": str(settings.spamassassin_source),
         "MODELYARD_DEVICE": "cpu",
         "MODELYARD_DRAIN_TIMEOUT_S": "5",
-        "MODELYARD_PAYLOAD_FILE_AGE_S": "1",  # logged rows readable within a second, not a minute
+        "MODELYARD_PAYLOAD_FILE_AGE_S": "1",  # logged rows readable within a second
     }
     if settings.movielens_source is not None:
         env["MODELYARD_MOVIELENS_SOURCE"] = str(settings.movielens_source)

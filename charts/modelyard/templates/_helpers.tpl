@@ -190,6 +190,32 @@ value, or <artifacts bucket>/ray-results on the chart's S3, addressed the way py
   value: "true"
 {{- end -}}
 
+{{/* The payload and feedback logs' volume, its mount and settings (transformers and gateway). */}}
+{{- define "modelyard.payloadLogVolume" -}}
+- name: payload-log
+  {{- if .Values.payloadLog.existingClaim }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.payloadLog.existingClaim }}
+  {{- else }}
+  emptyDir:
+    sizeLimit: {{ .Values.payloadLog.sizeLimit }}
+  {{- end }}
+{{- end -}}
+{{- define "modelyard.payloadLogMount" -}}
+- name: payload-log
+  mountPath: /var/lib/modelyard/logs
+{{- end -}}
+{{- define "modelyard.payloadLogEnv" -}}
+- name: MODELYARD_PAYLOAD_DIR
+  value: /var/lib/modelyard/logs/payloads
+- name: MODELYARD_FEEDBACK_DIR
+  value: /var/lib/modelyard/logs/feedback
+- name: MODELYARD_PAYLOAD_SAMPLE_RATE
+  value: {{ .Values.payloadLog.sampleRate | quote }}
+- name: MODELYARD_PAYLOAD_LOG_DISABLED
+  value: {{ .Values.payloadLog.disabledModels | toJson | quote }}
+{{- end -}}
+
 {{/* Writable scratch for read-only root filesystems. */}}
 {{- define "modelyard.tmpVolume" -}}
 - name: tmp

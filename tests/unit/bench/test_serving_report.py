@@ -12,6 +12,7 @@ from bench.report import render
 from bench.serving_report import (
     CONCURRENCY,
     FLOOR,
+    LOGGED,
     PLAIN,
     STACK,
     Measurements,
@@ -36,7 +37,8 @@ def summary(p99_ms: float, rps: float, errors: int = 0) -> dict[str, float]:
 
 
 def measurements(**changes: object) -> Measurements:
-    """Both workloads on both paths at every concurrency: stack p99 10 ms, 200 req/s; plain 100 req/s."""
+    """Both workloads on both paths at every concurrency: stack p99 10 ms, 200 req/s; plain 100 req/s;
+    plain with the payload log, at 32 only: 95 req/s."""
     runs = [
         Run(
             path,
@@ -48,7 +50,7 @@ def measurements(**changes: object) -> Measurements:
         for path in (STACK, PLAIN)
         for workload in WORKLOADS
         for concurrency in CONCURRENCY
-    ]
+    ] + [Run(LOGGED, workload, 32, summary(31.0, 95.0), {}) for workload in WORKLOADS]
     base = Measurements(
         quick=True,
         workloads=WORKLOADS,
@@ -81,7 +83,7 @@ def by_label(m: Measurements) -> dict[str, Target]:
 def test_every_target_is_met_by_a_fast_lean_error_free_run() -> None:
     targets = evaluate_targets(measurements())
     assert [t.verdict for t in targets] == ["met"] * len(targets)
-    assert {t.measured for t in targets if t.unit == "x"} == {2.0}  # stack / plain at c=32
+    assert {t.measured for t in targets if t.unit == "x"} == {2.0, 0.95}  # stack / plain, log on / off
 
 
 def test_latency_above_the_limit_is_not_met_with_the_measured_value() -> None:
@@ -119,6 +121,16 @@ def test_slower_than_plain_kserve_at_32_and_errors_and_memory_are_not_met() -> N
     assert targets["whole-stack resident memory (RSS, every process)"].met is False
 
 
+def test_a_payload_log_costing_more_than_a_tenth_is_not_met() -> None:
+    runs = [replace(r, summary=summary(40.0, 85.0)) if r.path == LOGGED else r for r in measurements().runs]
+    target = by_label(measurements(runs=runs))[
+        "visual-search: req/s at concurrency 32, payload log on / off (plain KServe)"
+    ]
+    assert (target.measured, target.verdict) == (0.85, "not met")
+    unmeasured = [r for r in measurements().runs if r.path != LOGGED]
+    assert by_label(measurements(runs=unmeasured))[target.label].verdict == "not evaluated"
+
+
 def test_a_workload_without_runs_is_not_evaluated() -> None:
     runs = [r for r in measurements().runs if r.workload != "ranking-candidates"]
     targets = by_label(measurements(runs=runs))
@@ -137,7 +149,8 @@ def test_result_has_ratios_tables_and_charts_and_renders(tmp_path: Path) -> None
     assert rows[0][0] == FLOOR and [row[:2] for row in rows[1:4]] == [[STACK, c] for c in CONCURRENCY]
     assert [chart["categories"] for chart in result["charts"]] == [list(WORKLOADS)] * 2
     assert "**moderation not served**: no champion" in result["summary"]
-    assert "Targets: 6 of 6 met" in result["summary"]
+    assert ratios["ranking-candidates: payload log on / off req/s at c=32 (plain KServe)"] == 0.95
+    assert "Targets: 8 of 8 met" in result["summary"]
     json.dumps(result)  # the runner writes it as is
     assert "| ranking-candidates: p99 at concurrency 1 through the stack | <= 20 ms |" in render(
         [result], None, tmp_path, tmp_path / "benchmarks.md"
