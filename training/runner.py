@@ -276,7 +276,9 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
         evaluation = task.evaluate(trained.model.to(device), data, config)
         baseline = task.baseline(data)
     with console.status(f"{task.name}: profiling the validation split"):
+        profiling_started = time.monotonic()
         profile = task.profile(trained.model, data, evaluation)
+        evaluation.metrics["profile_seconds"] = round(time.monotonic() - profiling_started, 2)
     with (
         console.status(f"{task.name}: exporting and versioning") as status,
         tempfile.TemporaryDirectory() as tmp,

@@ -178,9 +178,9 @@ def build_config(
         "upstream_timeout_s": settings.upstream_timeout_s,
         "drain_timeout_s": settings.drain_timeout_s,
         "rollouts_file": settings.state_dir / "serving" / "rollouts.json",
+        "monitor_dir": monitor_dir(settings),
         "feedback_dir": settings.feedback_dir,
         "feedback_sink": SinkOptions.from_settings(settings),
-        "monitor_dir": monitor_dir(settings),
         **(file_data or {}),
     }
     routes: dict[str, list[Any]] = {name: list(ups) for name, ups in (data.get("routes") or {}).items()}

@@ -18,16 +18,21 @@ from training.moderation.preprocess import NUMBER_TOKEN, URL_TOKEN
 from training.profile import Signals
 
 VOCABULARY_WORDS = 20_000
-"""The training split's most frequent words kept in the profile; a word outside them is "unseen"."""
+"""Words kept in the profile, most widespread first; a word outside them is "unseen"."""
+MIN_TEXTS = 2
+"""A word counts as known when at least this many training texts use it: a word only one text
+uses is that text's own, so a training text and a new one show the same share of unseen words."""
 DECISIONS = ("allow", "review", "block")
 _WORD = re.compile(r"\w+")
 _URL_WORD, _NUMBER_WORD = URL_TOKEN.strip(), NUMBER_TOKEN.strip()
 
 
 def vocabulary_context(train_texts: list[str]) -> dict[str, Any]:
-    """What ``signals`` needs besides the rows: the training split's most frequent words."""
-    counts = Counter(word for text in train_texts for word in _WORD.findall(text))
-    return {"vocabulary": [word for word, _ in counts.most_common(VOCABULARY_WORDS)]}
+    """What ``signals`` needs besides the rows: the words at least ``MIN_TEXTS`` training texts
+    use (at most ``VOCABULARY_WORDS``, the most widespread)."""
+    texts_using = Counter(word for text in train_texts for word in set(_WORD.findall(text)))
+    common = [(word, n) for word, n in texts_using.most_common(VOCABULARY_WORDS) if n >= MIN_TEXTS]
+    return {"vocabulary": [word for word, _ in common]}
 
 
 def text_features(texts: list[str], vocabulary: frozenset[str]) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from modelyard.data import SpamAssassin, load
+from modelyard.data import load
 from modelyard.models import MODERATION
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
@@ -100,9 +100,9 @@ class ModerationTask(TrainTask):
         ``profile`` needs them, and TaskData holds arrays for Ray only."""
 
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
-        dataset, frame = corpus_frame(settings, smoke)
-        duplicates_dropped = len(dataset.frame) - len(frame)
+        dataset = load("spamassassin", settings)
         seed = self.default_config["seed"]
+        frame, duplicates_dropped = corpus_frame(dataset.frame, smoke, seed)
         labels = frame[list(HEAD_LABELS.values())].to_numpy(dtype=np.float32)
         parts = stratified_split(frame["group"].to_numpy(), seed)
         texts = frame["normalized"].tolist()
@@ -264,28 +264,26 @@ class ModerationTask(TrainTask):
         }
 
 
-def corpus_frame(settings: Settings, smoke: bool) -> tuple[SpamAssassin, pd.DataFrame]:
-    """The corpus with a ``normalized`` column, one row per distinct email (the smoke subset
-    when ``smoke``): what ``prepare`` splits, and where ``held_out_emails`` finds the test part."""
-    dataset = load("spamassassin", settings)
-    frame = dataset.frame.assign(normalized=[normalize_email(text) for text in dataset.frame["text"]])
-    # Forwarded copies of one email are the same example: keep one so no test email was trained on.
-    frame = frame.drop_duplicates("normalized").reset_index(drop=True)
+def corpus_frame(raw: pd.DataFrame, smoke: bool, seed: int) -> tuple[pd.DataFrame, int]:
+    """(the emails a run splits into train/val/test, how many copies were dropped): normalised,
+    forwarded copies dropped (one example: no test email was trained on), and for a smoke run a
+    stratified ``SMOKE_EMAILS`` of them. Column ``row`` is each email's row in ``raw``, so the
+    emails a smoke run never saw can be found (e.g. held-out traffic for a monitoring test)."""
+    frame = raw.assign(normalized=[normalize_email(text) for text in raw["text"]], row=np.arange(len(raw)))
+    frame = frame.drop_duplicates("normalized")
+    duplicates_dropped = len(raw) - len(frame)
     if smoke:
         frame, _ = train_test_split(
-            frame,
-            train_size=SMOKE_EMAILS,
-            stratify=frame["group"],
-            random_state=ModerationTask.default_config["seed"],
+            frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
         )
-        frame = frame.reset_index(drop=True)
-    return dataset, frame
+    return frame.reset_index(drop=True), duplicates_dropped
 
 
 def held_out_emails(settings: Settings, smoke: bool) -> tuple[list[str], np.ndarray]:
     """The raw test emails (never trained on) and their labels: in-distribution traffic."""
-    _, frame = corpus_frame(settings, smoke)
-    test = stratified_split(frame["group"].to_numpy(), ModerationTask.default_config["seed"])["test"]
+    seed = ModerationTask.default_config["seed"]
+    frame, _ = corpus_frame(load("spamassassin", settings).frame, smoke, seed)
+    test = stratified_split(frame["group"].to_numpy(), seed)["test"]
     return frame["text"].iloc[test].tolist(), frame["label"].iloc[test].to_numpy(dtype=np.int8)
 
 

@@ -44,8 +44,8 @@ def texts(rng: np.random.Generator, rows: int, shifted: bool = False) -> tuple[l
 def settings(tmp_path) -> Settings:
     settings = Settings(state_dir=tmp_path)
     rng = np.random.default_rng(0)
-    reference, scores = texts(rng, 1500)
-    context = moderation.vocabulary_context(texts(rng, 3000)[0]) | {"heads": ["spam"]}
+    reference, scores = texts(rng, 1000)
+    context = {"vocabulary": COMMON, "heads": ["spam"]}
     words = np.array([len(t.split()) for t in reference])
     decisions = moderation.decide(scores, words, THRESHOLDS, ["spam"])
     profile = build_profile(

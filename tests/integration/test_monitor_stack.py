@@ -1,0 +1,173 @@
+"""Issue 18's "done when" for monitoring, on the real stack (``served_stack``): windows of 300
+requests through the gateway, logged by the transformers, tested by ``monitoring.run`` against
+the profile each smoke-trained version stored at training time.
+
+moderation: three windows of corpus emails the smoke run never saw raise no alarm, a window of a
+spam campaign in a style the corpus lacks (short, non-English, emoji, links) drifts.
+visual-search: three windows of Fashion-MNIST test images raise no alarm, a window of the same
+images inverted drifts. The last window is read through the real ``yard monitor --json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelyard.data import load
+from modelyard.payloads import read_payloads
+from monitoring import run
+from serving.stack.client import read_api_key
+from training.moderation.task import ModerationTask, corpus_frame
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WINDOW = 300
+IN_DISTRIBUTION_WINDOWS = 3
+SENDERS = 8
+READ_BACK_TIMEOUT_S = 30.0
+CAMPAIGN = (
+    "🔥 {n} ¡Gana dinero rápido desde casa! Visita https://bit.ly/g{n} ahora 💰",
+    "💊 Descuento exclusivo {n}% — pedido en https://farma{n}.example/oferta sin receta ✅",
+    "🎁 Has ganado un premio nº {n}: reclámalo en https://premio{n}.example hoy mismo 🚀",
+)
+
+
+@pytest.fixture(scope="module")
+def gateway(served_stack) -> Iterator[httpx.Client]:
+    settings, state, _ = served_stack
+    limits = httpx.Limits(max_connections=SENDERS)
+    headers = {"x-api-key": read_api_key(settings)}
+    with httpx.Client(base_url=state.gateway_url, headers=headers, timeout=60, limits=limits) as client:
+        yield client
+
+
+def send_window(
+    served_stack, gateway: httpx.Client, model: str, bodies: list[dict], tag: str
+) -> tuple[float, float]:
+    """Send each body as one request (``SENDERS`` at a time); wait until the log holds them all;
+    return the window (since, until) in unix seconds."""
+    settings, _, _ = served_stack
+    since = time.time()
+
+    def send(item: tuple[int, dict]) -> None:
+        index, body = item
+        answer = gateway.post(
+            f"/v1/models/{model}:predict", json=body, headers={"x-request-id": f"{tag}-{index}"}
+        )
+        assert answer.status_code == 200, answer.text
+
+    with ThreadPoolExecutor(SENDERS) as pool:
+        list(pool.map(send, enumerate(bodies)))
+    until = time.time() + 0.001
+    deadline = time.monotonic() + READ_BACK_TIMEOUT_S
+    while read_payloads(settings, model, since=since, until=until).num_rows < len(bodies):
+        assert time.monotonic() < deadline, f"{model}: the log never held the window's {len(bodies)} rows"
+        time.sleep(0.5)
+    return since, until
+
+
+def verdicts(served_stack, gateway, model: str, make: Callable[[int, bool], list[dict]]) -> list[dict]:
+    """``IN_DISTRIBUTION_WINDOWS`` windows of ``make(window, False)`` then one of ``make(w, True)``."""
+    settings, _, untrained = served_stack
+    if model in untrained:
+        pytest.skip(f"{model} is not served: {untrained[model]}")
+    results = []
+    for window in range(IN_DISTRIBUTION_WINDOWS):
+        since, until = send_window(served_stack, gateway, model, make(window, False), f"{model}-in{window}")
+        results.append(run(settings, model, moment(since), moment(until)))
+    since, until = send_window(
+        served_stack, gateway, model, make(IN_DISTRIBUTION_WINDOWS, True), f"{model}-out"
+    )
+    results.append(yard_monitor(settings, model, moment(since).isoformat(), moment(until).isoformat()))
+    return results
+
+
+def moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def yard_monitor(settings, model: str, since: str, until: str) -> dict:
+    """The real command, in its own process, as an operator runs it."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "yard"),
+            "monitor",
+            model,
+            "--since",
+            since,
+            "--until",
+            until,
+            "--json",
+        ],
+        env={**os.environ, "MODELYARD_STATE_DIR": str(settings.state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def summary(results: list[dict]) -> str:
+    return json.dumps(
+        [
+            {
+                "drift": r["drift"],
+                "requests": r["requests"],
+                "drifted": [s["name"] for s in r["signals"] if s["drift"]],
+                "smallest p": min((s["p_value"] for s in r["signals"]), default=None),
+            }
+            for r in results
+        ]
+    )
+
+
+def test_moderation_drifts_on_a_new_spam_campaign_and_not_on_corpus_emails(served_stack, gateway) -> None:
+    settings, _, _ = served_stack
+    raw = load("spamassassin", settings).frame
+    trained_on, _ = corpus_frame(raw, smoke=True, seed=ModerationTask.default_config["seed"])
+    emails = raw["text"].to_numpy()[np.setdiff1d(np.arange(len(raw)), trained_on["row"])]  # held out
+    order = np.random.default_rng(18).permutation(len(emails))
+
+    def make(window: int, shifted: bool) -> list[dict]:
+        if shifted:
+            texts = [CAMPAIGN[i % len(CAMPAIGN)].format(n=i) for i in range(WINDOW)]
+        else:
+            texts = emails[order[window * WINDOW : (window + 1) * WINDOW]].tolist()
+        return [{"instances": [{"text": text}]} for text in texts]
+
+    results = verdicts(served_stack, gateway, "moderation", make)
+    print(summary(results))
+    assert [r["drift"] for r in results] == [False] * IN_DISTRIBUTION_WINDOWS + [True], summary(results)
+    assert all(r["requests"] == WINDOW for r in results), summary(results)
+    drifted = {s["name"] for s in results[-1]["signals"] if s["drift"]}
+    assert {"words", "non_ascii_share", "unseen_word_share"} <= drifted, summary(results)
+
+
+def test_visual_search_drifts_on_inverted_images_and_not_on_test_images(served_stack, gateway) -> None:
+    settings, _, _ = served_stack
+    images = load("fashion-mnist", settings).test_images
+    order = np.random.default_rng(18).permutation(len(images))
+
+    def make(window: int, shifted: bool) -> list[dict]:
+        chosen = images[order[window * WINDOW : (window + 1) * WINDOW]].astype(np.int64)
+        chosen = 255 - chosen if shifted else chosen
+        return [{"instances": [{"pixels": image.tolist()}], "k": 5} for image in chosen]
+
+    results = verdicts(served_stack, gateway, "visual-search", make)
+    print(summary(results))
+    assert [r["drift"] for r in results] == [False] * IN_DISTRIBUTION_WINDOWS + [True], summary(results)
+    assert all(r["requests"] == WINDOW for r in results), summary(results)
+    drifted = {s["name"] for s in results[-1]["signals"] if s["drift"]}
+    assert {"pixel_mean", "embedding"} <= drifted, summary(results)
