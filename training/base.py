@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from modelyard.artifact.triton_config import TensorSpec
+from modelyard.errors import UsageError
 from modelyard.settings import Settings
+from training.feedback import LabelledRows
 
 __all__ = ["Evaluation", "ExportedModel", "TaskData", "TensorSpec", "TrainTask"]
 
@@ -35,6 +37,9 @@ class TaskData:
     meta: dict[str, Any]
     """Vocab sizes, class names, feature cardinalities... (JSON-able); passed to ``build_model``
     and stored with the model."""
+    recent: dict[str, np.ndarray] | None = None
+    """The recent labelled window from feedback (never trained on), with the scores the serving
+    version gave it: the candidate is gated on it too. None: trained without feedback."""
 
 
 @dataclass
@@ -84,6 +89,11 @@ class TrainTask(ABC):
     @abstractmethod
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> torch.Tensor:
         """Scalar training loss; ``batch`` holds the train columns as tensors on the worker's device."""
+
+    def with_feedback(self, data: TaskData, rows: LabelledRows) -> TaskData:
+        """``data`` plus labelled feedback: ``train`` rows appended to the train split, ``recent``
+        rows as ``TaskData.recent``. Only models whose feedback is a label can learn from it."""
+        raise UsageError(f"{self.name} cannot be retrained on feedback yet", hint="yard retrain moderation")
 
     def finalize(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> nn.Module:
         """Driver side, after Ray training and before evaluation: parts fitted in closed form on

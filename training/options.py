@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -26,6 +27,8 @@ class TrainOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     """Config values replacing the task's defaults (e.g. the best trial of ``yard tune``)."""
     show_progress: bool = True
+    feedback: Path | None = None
+    """Labelled feedback to learn from and be gated on too (``training.feedback``; ``yard retrain``)."""
 
     def __post_init__(self) -> None:
         for name in ("workers", "epochs", "batch_size"):

@@ -28,6 +28,7 @@ from modelyard.settings import Settings
 from training.base import TaskData, TrainTask
 from training.cluster import cuda_available
 from training.export import write_version
+from training.feedback import read_labelled
 from training.loop import load_model_weights, train_loop_per_worker
 from training.options import TrainedModel, TrainOptions
 from training.progress import epoch_progress
@@ -81,13 +82,16 @@ def resolve_config(task: TrainTask, options: TrainOptions) -> dict[str, Any]:
     return config
 
 
-def ray_run_name(task: TrainTask, config: dict[str, Any], smoke: bool) -> str:
-    """Stable per model + config (epochs excluded), so re-running after an interruption, or asking
-    for more epochs, finds the same checkpoints."""
-    identity = {key: value for key, value in config.items() if key != "epochs"}
-    digest = hashlib.sha256(
-        json.dumps({"config": identity, "smoke": smoke}, sort_keys=True).encode()
-    ).hexdigest()
+def ray_run_name(
+    task: TrainTask, config: dict[str, Any], smoke: bool, feedback_digest: str | None = None
+) -> str:
+    """Stable per model + config (epochs excluded) + feedback file, so re-running after an
+    interruption, or asking for more epochs, finds the same checkpoints."""
+    identity: dict[str, Any] = {"config": {key: value for key, value in config.items() if key != "epochs"}}
+    identity["smoke"] = smoke
+    if feedback_digest is not None:  # other data: never resume a run trained without it
+        identity["feedback"] = feedback_digest
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{task.name}{'-smoke' if smoke else ''}-{digest[:10]}"
 
 
@@ -169,7 +173,7 @@ def fit(
     from ray.train.torch import TorchTrainer
 
     storage = ray_storage(settings)
-    name = ray_run_name(task, config, options.smoke)
+    name = ray_run_name(task, config, options.smoke, data.meta.get("feedback", {}).get("digest"))
     resumed_from = prepare_run_dir(storage, name, config["epochs"], options.resume)
     if resumed_from:
         console.print(f"[yellow]resuming[/] {name} from its checkpoint after epoch {resumed_from}")
@@ -262,6 +266,8 @@ def train(model_name: str, options: TrainOptions, settings: Settings, console: C
         probe_store(settings.model_store_uri)
     with console.status(f"{task.name}: preparing data"):
         data = task.prepare(settings, options.smoke)
+        if options.feedback is not None:
+            data = task.with_feedback(data, read_labelled(options.feedback))
     trained = fit(task, data, config, options, settings, console)
 
     device = driver_device(settings)
@@ -341,7 +347,11 @@ def version_config(
             split: _rows(columns)
             for split, columns in (("train", data.train), ("val", data.val), ("test", data.test))
         },
-        "options": {k: v for k, v in asdict(options).items() if k != "show_progress"},
+        "options": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(options).items()
+            if k != "show_progress"
+        },
         "ray_run": trained.ray_run,
         "resumed_from_epoch": trained.resumed_from_epoch,
         "train_seconds": round(trained.seconds, 1),

@@ -15,6 +15,8 @@ from training.base import Evaluation, TaskData, TrainTask
 from training.options import TrainedModel, TrainOptions
 
 RAY_RUN_TAG = "modelyard.ray_run"
+FEEDBACK_ARTIFACT_PATH = "lineage"
+"""Run artifact folder of the feedback file a retrained version learned from."""
 SMOKE_TAG = "modelyard.smoke"
 
 
@@ -53,6 +55,9 @@ def version_and_gate(
         mlflow.log_metrics({f"baseline_{name}": value for name, value in baseline.items()})
         mlflow.log_metric("train_seconds", trained.seconds)
         mlflow.log_artifacts(str(version_dir), artifact_path=MLFLOW_ARTIFACT_PATH)
+        if options.feedback is not None:  # lineage: the labelled rows this version learned from
+            mlflow.log_params({f"feedback_{key}": value for key, value in data.meta["feedback"].items()})
+            mlflow.log_artifact(str(options.feedback), artifact_path=FEEDBACK_ARTIFACT_PATH)
         run_id = run.info.run_id
     version = registry.register(
         run_id,
@@ -83,7 +88,12 @@ def _gate(
     champion_is_smoke = champion is not None and champion.tags.get(SMOKE_TAG) == "true"
     if champion is None or champion_is_smoke == options.smoke:
         return registry.gate(
-            task.name, version.version, task.headline_metric, task.higher_is_better, options.tolerance
+            task.name,
+            version.version,
+            task.headline_metric,
+            task.higher_is_better,
+            options.tolerance,
+            recent_window(evaluation.metrics, task.headline_metric),
         )
     candidate = evaluation.metrics[task.headline_metric]
     previous = champion.metrics.get(task.headline_metric)
@@ -93,6 +103,13 @@ def _gate(
     registry.set_alias(task.name, "previous", champion.version)
     registry.set_alias(task.name, "champion", version.version)
     return GateDecision("champion", "a full-data run supersedes a smoke champion", candidate, previous)
+
+
+def recent_window(metrics: dict[str, float], metric: str) -> dict[str, tuple[float, float]]:
+    """The recent labelled window to gate on, when the task measured the candidate and the
+    serving version on it (``recent_<metric>``, ``recent_champion_<metric>``)."""
+    candidate, champion = metrics.get(f"recent_{metric}"), metrics.get(f"recent_champion_{metric}")
+    return {} if candidate is None or champion is None else {"recent": (candidate, champion)}
 
 
 def current_champion(registry: Registry, model: str) -> ResolvedVersion | None:

@@ -17,8 +17,10 @@ from yard import index as index_cli
 from yard import monitor as monitor_cli
 from yard import query as query_cli
 from yard import registry as registry_cli
+from yard import retrain as retrain_cli
 from yard import rollout as rollout_cli
 from yard import serve as serve_cli
+from yard import simulate as simulate_cli
 from yard import train as train_cli
 from yard.output import err_console
 
@@ -37,6 +39,8 @@ app.add_typer(rollout_cli.app, name="rollout")
 app.add_typer(demo_cli.app, name="demo")
 app.add_typer(train_cli.app)  # yard train, yard tune
 app.add_typer(monitor_cli.app)  # yard monitor
+app.add_typer(retrain_cli.app)  # yard retrain
+app.add_typer(simulate_cli.app)  # yard simulate
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from modelyard.settings import get_settings
 from yard.output import console, emit_json
+from yard.retrain import RolloutPlan, retrain_and_roll_out
 
 app = typer.Typer(help="Watch served traffic for drift.")
 
@@ -25,6 +26,9 @@ def monitor(
     ),
     until: str | None = typer.Option(None, "--until", help="Window end, written the same way. Default: now."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    retrain: bool = typer.Option(
+        False, "--retrain", help="On drift: yard retrain MODEL on the window's labels, then roll it out."
+    ),
 ) -> None:
     """Compare MODEL's logged requests in a window with its serving version's reference profile
     (per-signal KS / chi-squared / MMD tests, Holm-corrected), and report online metrics from
@@ -33,19 +37,24 @@ def monitor(
     from monitoring import run
     from monitoring.window import parse_moment
 
-    result = run(
-        get_settings(),
-        model,
-        since=parse_moment(since) if since else None,
-        until=parse_moment(until) if until else None,
-    )
-    if as_json:
+    window = (parse_moment(since) if since else None, parse_moment(until) if until else None)
+    result = run(get_settings(), model, *window)
+    if as_json and not retrain:
         emit_json(result)
         return
-    console.print(result_table(result))
-    console.print(summary_line(result))
-    if result["online"]:
-        console.print(online_line(result["online"]))
+    if not as_json:
+        console.print(result_table(result))
+        console.print(summary_line(result))
+        if result["online"]:
+            console.print(online_line(result["online"]))
+    if retrain and result["drift"]:
+        retrained = retrain_and_roll_out(model, window, None, None, RolloutPlan(), as_json)
+        if as_json:
+            emit_json({**result, "retrain": retrained})
+    elif as_json:
+        emit_json({**result, "retrain": None})
+    elif retrain:
+        console.print("no drift: not retrained")
 
 
 def result_table(result: dict[str, Any]) -> Table:

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from modelyard.errors import ModelyardError, UsageError
 from modelyard.logs import event
-from modelyard.settings import Settings, get_settings
+from modelyard.settings import get_settings
 from yard.output import console, emit_json, err_console
 
 if TYPE_CHECKING:
@@ -77,24 +77,6 @@ class Where:
 # --- drivers ---------------------------------------------------------------------------
 
 
-def _gateway_url(settings: Settings, gateway: str | None) -> str:
-    if gateway:
-        return gateway
-    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-    from serving.stack.state import read_state, state_path
-
-    if state_path(settings).is_file():
-        return read_state(settings).gateway_url
-    return f"http://{settings.host}:{settings.gateway_port}"
-
-
-def _admin_key(settings: Settings) -> str | None:
-    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-    from serving.stack.client import read_admin_key
-
-    return read_admin_key(settings, required=False)
-
-
 def _backend(where: Where, commands: list[str]) -> Any:
     """Where the split lives: the local gateway's admin API, or the chart's rollouts ConfigMap."""
     settings = get_settings()
@@ -105,36 +87,33 @@ def _backend(where: Where, commands: list[str]) -> Any:
         chart = ChartRelease(where.namespace, where.release)
         return ConfigMapRollouts(Kubectl(where.namespace), chart, commands)
     # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-    from rollout.admin_client import GatewayAdmin
+    from rollout.local import local_admin
 
-    return GatewayAdmin(_gateway_url(settings, where.gateway), _admin_key(settings))
+    return local_admin(settings, where.gateway)
 
 
 def _rollouts(where: Where) -> tuple[Rollouts, list[str]]:
     """The driver, and the kubectl commands it runs (k8s). Registry first: an unreachable MLflow
     stops the command before anything moves."""
-    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-    from rollout.driver import Rollouts
-    from rollout.lifecycle import open_registry
-
     settings = get_settings()
+    if where.target is Target.local:
+        # lazy: loaded when the command runs, so `yard --help` and typos answer at once
+        from rollout.local import local_rollouts
+
+        return local_rollouts(settings, where.gateway), []
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
+    from modelyard.registry.publish import resolve_store
+    from rollout.driver import Rollouts
+    from rollout.kube import KubeCandidates
+    from rollout.lifecycle import open_registry
+    from serving.stack.candidates import index_candidate
+
     registry = open_registry(settings)
     commands: list[str] = []
     backend = _backend(where, commands)
-    if where.target is Target.k8s:
-        # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-        from modelyard.registry.publish import resolve_store
-        from rollout.kube import KubeCandidates
-        from serving.stack.candidates import index_candidate
-
-        store = resolve_store(where.model_store, settings)
-        index = partial(index_candidate, settings)
-        host: Any = KubeCandidates(backend.api, where.namespace, store, index, commands)
-    else:
-        # lazy: loaded when the command runs, so `yard --help` and typos answer at once
-        from serving.stack.candidates import LocalCandidates
-
-        host = LocalCandidates(settings)
+    store = resolve_store(where.model_store, settings)
+    index = partial(index_candidate, settings)
+    host = KubeCandidates(backend.api, where.namespace, store, index, commands)
     return Rollouts(settings, backend, registry, host), commands
 
 

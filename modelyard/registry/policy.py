@@ -7,7 +7,7 @@ reads the facts (metrics, current aliases) and applies what these functions deci
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from modelyard.errors import NotFoundError, UsageError
@@ -102,6 +102,27 @@ def decide_promotion(
         f"{candidate:g} is worse than champion {champion:g} by {-gain:g} "
         f"(> tolerance {tolerance:g}, {direction} is better)",
     )
+
+
+def decide_on_windows(
+    held_out: GateDecision,
+    windows: dict[str, tuple[float, float]],
+    higher_is_better: bool,
+    tolerance: float = 0.0,
+) -> GateDecision:
+    """``held_out`` (``decide_promotion`` on the shared test set), also judged on extra windows:
+    ``name -> (candidate, champion)`` measured on the same rows, e.g. the recent labelled
+    feedback. A challenger that is worse on any window by more than ``tolerance`` is rejected:
+    a model that learns the new traffic must not get worse at it than what is serving it."""
+    if held_out.alias != CHALLENGER:
+        return held_out  # rejected already, or no champion to compare with
+    reasons = [held_out.reason]
+    for name, (candidate, champion) in windows.items():
+        verdict = decide_promotion(candidate, champion, higher_is_better, tolerance)
+        if not verdict.accepted:
+            return replace(held_out, alias=None, reason=f"{name} window: {verdict.reason}")
+        reasons.append(f"{name} window: {verdict.reason}")
+    return replace(held_out, reason="; ".join(reasons))
 
 
 def plan_promotion(aliases: dict[str, int]) -> dict[str, int]:

@@ -196,9 +196,16 @@ class Registry:
         event(log, "registry_alias_deleted", model=model, alias=alias)
 
     def gate(
-        self, model: str, version: int, metric: str, higher_is_better: bool, tolerance: float = 0.0
+        self,
+        model: str,
+        version: int,
+        metric: str,
+        higher_is_better: bool,
+        tolerance: float = 0.0,
+        windows: dict[str, tuple[float, float]] | None = None,
     ) -> GateDecision:
-        """Give ``version`` the alias its ``metric`` earns against the champion; record why.
+        """Give ``version`` the alias its ``metric`` earns against the champion, and on each of
+        ``windows`` (``policy.decide_on_windows``); record why.
 
         The decision is written as ``modelyard.gate.*`` tags on the version and on its run.
         """
@@ -213,16 +220,27 @@ class Registry:
             if champion_version is not None:
                 champion_value = _metric_of(self._version(model, champion_version, aliases), metric)
             decision = policy.decide_promotion(candidate_value, champion_value, higher_is_better, tolerance)
+            decision = policy.decide_on_windows(decision, windows or {}, higher_is_better, tolerance)
         if decision.alias is not None:
             self._point_alias(model, decision.alias, version)
-        self._record_gate(candidate, metric, decision, champion_version)
+        self._record_gate(candidate, metric, decision, champion_version, windows or {})
         event(log, "registry_gated", model=model, version=version, alias=decision.alias, why=decision.reason)
         return decision
 
     def _record_gate(
-        self, candidate: ResolvedVersion, metric: str, decision: GateDecision, champion_version: int | None
+        self,
+        candidate: ResolvedVersion,
+        metric: str,
+        decision: GateDecision,
+        champion_version: int | None,
+        windows: dict[str, tuple[float, float]],
     ) -> None:
         tags = {
+            **{
+                f"{GATE_TAG_PREFIX}{name}.{role}": repr(value)
+                for name, pair in windows.items()
+                for role, value in zip(("candidate", "champion"), pair, strict=True)
+            },
             GATE_METRIC_TAG: metric,
             GATE_DECISION_TAG: decision.alias or "rejected",
             GATE_REASON_TAG: decision.reason,

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOORS: list[tuple[str, ...]] = [
     ("bench", "deploy"),
     ("yard",),
+    ("loop",),
     ("rollout",),
     ("monitoring",),
     ("serving",),

@@ -7,7 +7,7 @@ and a new category slots in as one more (head, label column) pair.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +26,7 @@ from modelyard.models import MODERATION
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
+from training.feedback import RECENT, TRAIN, LabelledRows
 from training.metrics.classification import (
     choose_operating_points,
     pr_auc,
@@ -128,6 +129,35 @@ class ModerationTask(TrainTask):
         }
         return TaskData(**columns, digest=dataset.digest, meta=meta)
 
+    def with_feedback(self, data: TaskData, rows: LabelledRows) -> TaskData:
+        """Moderators' verdicts on served texts (already normalised by serving): ``train`` rows
+        shuffled into the train split as whole messages (so the linear half learns them too),
+        ``recent`` rows kept aside with the serving version's scores for the gate."""
+        texts, labels, _ = rows.select(TRAIN)
+        recent_texts, recent_labels, served = rows.select(RECENT)
+        heads = len(data.meta["heads"])
+        added = {
+            "tokens": featurize(texts, self.featurizer),
+            "labels": np.repeat(labels[:, None], heads, axis=1),
+            "segment": np.zeros(len(texts), np.int8),
+        }
+        order = np.random.default_rng(self.default_config["seed"]).permutation(
+            len(data.train["tokens"]) + len(texts)
+        )
+        train = {name: np.concatenate([data.train[name], added[name]])[order] for name in data.train}
+        recent = {
+            "tokens": featurize(recent_texts, self.featurizer),
+            "labels": np.repeat(recent_labels[:, None], heads, axis=1),
+            "served_scores": served,
+        }
+        feedback = {
+            "digest": rows.digest,
+            "train_rows": len(texts),
+            "recent_rows": len(recent_texts),
+            "train_positive_rate": float(labels.mean()) if len(texts) else None,
+        }
+        return replace(data, train=train, recent=recent, meta={**data.meta, "feedback": feedback})
+
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         return HashedNgramClassifier(
             buckets=meta["featurizer"]["buckets"],
@@ -165,6 +195,8 @@ class ModerationTask(TrainTask):
         add_short_text_thresholds(thresholds)
         metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
         metrics["baseline_fit_seconds"] = self.linear_fit(data).seconds  # also the stack's linear half
+        if data.recent is not None:
+            metrics |= recent_window_metrics(model, data.recent)
         curves = {
             "heads": {
                 head: {
@@ -245,6 +277,28 @@ def corpus_frame(raw: pd.DataFrame, smoke: bool, seed: int) -> tuple[pd.DataFram
             frame, train_size=SMOKE_EMAILS, stratify=frame["group"], random_state=seed
         )
     return frame.reset_index(drop=True), duplicates_dropped
+
+
+def held_out_emails(settings: Settings, smoke: bool) -> tuple[list[str], np.ndarray]:
+    """The raw test emails (never trained on) and their labels: in-distribution traffic."""
+    seed = ModerationTask.default_config["seed"]
+    frame, _ = corpus_frame(load("spamassassin", settings).frame, smoke, seed)
+    test = stratified_split(frame["group"].to_numpy(), seed)["test"]
+    return frame["text"].iloc[test].tolist(), frame["label"].iloc[test].to_numpy(dtype=np.int8)
+
+
+def recent_window_metrics(model: nn.Module, recent: dict[str, np.ndarray]) -> dict[str, float]:
+    """PR-AUC on the recent labelled window of the candidate and of the version that served it
+    (its logged scores); a text is as harmful as its worst head, as serving decides."""
+    labels = recent["labels"][:, 0]
+    if len(labels) == 0 or labels.min() == labels.max():
+        return {"recent_rows": float(len(labels))}  # PR-AUC needs both classes: no window gate
+    candidate = predict(model, recent["tokens"]).max(axis=1)
+    return {
+        "recent_rows": float(len(labels)),
+        "recent_pr_auc": pr_auc(labels, candidate),
+        "recent_champion_pr_auc": pr_auc(labels, recent["served_scores"]),
+    }
 
 
 def stratified_split(groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:

@@ -122,3 +122,18 @@ def test_list_models_and_download(registry: Registry, log_version: LogVersion, t
     local = registry.download("listed@challenger", tmp_path / "download")
     assert (local / "weights.txt").read_text() == "auc=0.83"
     assert [v.version for v in registry.versions("listed")] == [1, 2]
+
+
+def test_gate_on_a_recent_window_records_it_and_keeps_the_alias_off(
+    registry: Registry, log_version: LogVersion
+) -> None:
+    """Better on the held-out metric but worse on the recent window: rejected, numbers tagged."""
+    log_version(registry, "windowed", "pr_auc", 0.98)
+    assert registry.gate("windowed", 1, "pr_auc", higher_is_better=True).alias == "champion"
+    log_version(registry, "windowed", "pr_auc", 0.99)
+    decision = registry.gate("windowed", 2, "pr_auc", True, windows={"recent": (0.5, 0.9)})
+    assert decision.alias is None and decision.reason.startswith("recent window")
+    tags = registry.resolve("windowed/2").tags
+    assert tags["modelyard.gate.decision"] == "rejected"
+    assert (tags["modelyard.gate.recent.candidate"], tags["modelyard.gate.recent.champion"]) == ("0.5", "0.9")
+    assert all("challenger" not in v.aliases for v in registry.versions("windowed"))

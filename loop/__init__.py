@@ -1,0 +1,1 @@
+"""Closing the loop: simulated traffic and feedback, retraining on labelled feedback, rollout."""
