@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     ``allow_no_auth_on_network`` says so; the health probes are always open."""
 
     allow_no_auth_on_network: bool = False
-    """Let auth be off on a non-loopback bind (e.g. ``0.0.0.0`` behind an authenticating proxy).
+    """Let auth be off on a non-loopback bind (all interfaces, say, behind an authenticating proxy).
     Off: ``MODELYARD_AUTH_ENABLED=false`` (say, a stray ``.env``) on such a bind stops the gateway
     at start with an error instead of opening every model to the network."""
 
