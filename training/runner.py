@@ -193,6 +193,7 @@ def fit(
                 "config": config,
                 "meta": data.meta,
                 "threads_per_worker": threads,
+                "rows_per_worker": rows_per_worker,
                 "progress": queue,
             },
             scaling_config=ScalingConfig(

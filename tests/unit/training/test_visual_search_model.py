@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
 from training.export import ExportError, to_torchscript
-from training.loop import cosine_lr
 from training.visual_search.model import (
+    FlipAveragedEncoder,
     ImageEncoder,
+    ProxyTrainedEncoder,
     as_model_input,
     augment_images,
+    normalised_softmax_loss,
     supervised_contrastive_loss,
 )
+from training.visual_search.task import search_encoder
 
 
 def test_encoder_gives_unit_length_embeddings_and_scripts_faithfully() -> None:
@@ -25,6 +26,36 @@ def test_encoder_gives_unit_length_embeddings_and_scripts_faithfully() -> None:
     embeddings = scripted(images)
     assert embeddings.shape == (3, 8)
     assert torch.allclose(embeddings.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_search_embedding_is_the_same_for_an_image_and_its_mirror_and_scripts_faithfully() -> None:
+    model = ProxyTrainedEncoder(n_classes=3, width=4, embedding_dim=8).eval()
+    images = torch.rand(3, 1, 28, 28)
+    scripted = to_torchscript(search_encoder(model), images)
+    assert torch.allclose(scripted(images), scripted(images.flip(-1)), atol=1e-5)
+    assert torch.allclose(scripted(images).norm(dim=1), torch.ones(3), atol=1e-5)
+    # The encoder alone is not mirror-invariant: the averaging is what makes it so.
+    assert not torch.allclose(model.encoder(images), model.encoder(images.flip(-1)), atol=1e-3)
+    assert isinstance(search_encoder(model), FlipAveragedEncoder)
+
+
+def test_search_encoder_refuses_a_model_without_proxies() -> None:
+    with pytest.raises(TypeError):
+        search_encoder(ImageEncoder(width=4, embedding_dim=8))
+
+
+def test_proxy_model_gives_each_image_a_cosine_per_class() -> None:
+    embeddings, cosines = ProxyTrainedEncoder(n_classes=3, width=4, embedding_dim=8)(torch.rand(5, 1, 28, 28))
+    assert (embeddings.shape, cosines.shape) == ((5, 8), (5, 3))
+    assert cosines.abs().max() <= 1.0 + 1e-5
+
+
+def test_normalised_softmax_is_lower_for_images_at_their_own_proxy_and_the_margin_raises_it() -> None:
+    labels = torch.tensor([0, 1])
+    own = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    other = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert normalised_softmax_loss(own, labels, 16.0, 0.0) < normalised_softmax_loss(other, labels, 16.0, 0.0)
+    assert normalised_softmax_loss(own, labels, 16.0, 0.2) > normalised_softmax_loss(own, labels, 16.0, 0.0)
 
 
 def test_export_refuses_a_module_whose_script_diverges() -> None:
@@ -61,11 +92,3 @@ def test_augmentation_keeps_shape_and_range() -> None:
 def test_no_augmentation_is_the_identity() -> None:
     images = torch.randint(0, 256, (2, 28, 28), dtype=torch.uint8)
     assert torch.allclose(augment_images(images, 0.0, 0.0, 0.0), as_model_input(images), atol=1e-5)
-
-
-def test_cosine_learning_rate_starts_at_base_and_decays() -> None:
-    rates = [cosine_lr(0.1, epoch, 4) for epoch in range(4)]
-    assert rates[0] == 0.1
-    assert rates == sorted(rates, reverse=True)
-    assert rates[2] == pytest.approx(0.05)
-    assert cosine_lr(0.1, 2, 8) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi / 4)))
