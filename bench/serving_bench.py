@@ -12,8 +12,10 @@ measurement):
    of the embedded Qdrant store: a collection admits one process; its payload log off) and a second
    one with the payload log on (its own store copy): every workload at each concurrency alternates
    between the gateway and the plain server in rounds, the logging plain server joining at
-   ``THROUGHPUT_AT``, since this shared machine's speed drifts over minutes (two runs done one path
-   after the other gave ratios 2x apart); memory read after the load; all stopped.
+   ``THROUGHPUT_AT`` (with more rounds there, the order reversed every round so the two plain
+   servers always run back to back), since this shared machine's speed drifts over minutes (two
+   runs done one path after the other gave ratios 2x apart); memory read after the load; all
+   stopped.
 
 Verdicts and the result document: ``bench.serving_report``.
 """
@@ -43,6 +45,7 @@ from bench.serving_report import (
     ROUNDS,
     STACK,
     THROUGHPUT_AT,
+    THROUGHPUT_ROUNDS,
     TITLE,
     Measurements,
     Run,
@@ -51,6 +54,7 @@ from bench.serving_report import (
 from bench.serving_workloads import BUILDERS, Workload
 from bench.stack_setup import detached_stack, ensure_index, stack_benchmark
 from bench.torchscript import TorchScriptModels
+from modelyard.payloads import FLUSH_S
 from modelyard.settings import Settings
 from serving.transformer.version import VersionState, resolve_version_state
 
@@ -63,17 +67,20 @@ STACK_REPLICAS = {"moderation": 2}
 """Transformer processes of the benchmark's stack (``MODELYARD_TRANSFORMER_REPLICAS``): moderation's
 transformer is CPU-bound Python (tokenising raw emails) and one process holds one core; the
 searching models stay at one (the embedded Qdrant collection admits one process)."""
-LOAD_SECONDS = {True: 2.0, False: 10.0}
-"""Per (path, workload, concurrency): quick, full."""
+ROUND_SECONDS = {True: 1.0, False: 5.0}
+"""Load per round of one (path, workload, concurrency): quick, full."""
 WARMUP = {True: 10, False: 25}
 """Requests before each round, one at a time, not recorded."""
 FLOOR_REQUESTS = {True: 300, False: 3000}
 FLOOR_WARMUP = 20
 LOAD_GENERATOR = "load generator"
 """This process alone (not its children: the plain-KServe server is one), in the CPU accounting."""
-LOGGED_FILE_AGE_S = 1.0
-"""The logging plain server starts a Parquet file every second: a round lasts seconds, and the default
-minute would leave the file writes, the log's main cost, outside every measured round."""
+FLUSH_WAIT_S = FLUSH_S + 0.2
+"""After a round of the logging server, before its CPU is read and the next round starts: its writer
+encodes the round's last rows (at most ``FLUSH_S`` old) then, so their CPU counts for the logging
+server and does not slow the next path's round. Its files rotate as by default (a minute): each
+second's rows are encoded into the open file as they come, so only the footer and rename of a
+finished file can fall between rounds."""
 RUN_DIR = "serving-bench"
 """Under the benchmark state dir: the plain-KServe servers' logs."""
 
@@ -177,8 +184,6 @@ def measure_paths(
         "MODELYARD_QDRANT_PATH": str(_store_copy(settings, "qdrant-logged")),
         "MODELYARD_PAYLOAD_SAMPLE_RATE": "1",
         "MODELYARD_PAYLOAD_DIR": str(run_dir / "payloads"),
-        # A file a second (the default is a minute): the writes fall inside the measured rounds.
-        "MODELYARD_PAYLOAD_FILE_AGE_S": str(LOGGED_FILE_AGE_S),
     }
     with (
         detached_stack(replicated, auth=True, label="serving benchmark: the whole stack") as started,
@@ -259,30 +264,34 @@ def _store_copy(settings: Settings, name: str) -> Path:
 
 
 def paired_runs(targets: list[Target], workload: Workload, concurrency: int, quick: bool) -> list[Run]:
-    """One run per target, its load time split into ``ROUNDS`` that alternate between the targets, so
-    a change in the shared machine's speed meets every path alike; the CPU each target's processes
-    (and the load generator, this process) spent per answered request."""
+    """One run per target, its load split into rounds that alternate between the targets (in
+    reverse order every other round), so a change in the shared machine's speed meets every path
+    alike; each round's req/s, and the CPU each target's processes (and the load generator, this
+    process) spent per answered request."""
+    rounds = THROUGHPUT_ROUNDS[quick] if concurrency == THROUGHPUT_AT else ROUNDS
     results: dict[str, list[LoadResult]] = {target.path: [] for target in targets}
     cpu_s: dict[str, Counter[str]] = {target.path: Counter() for target in targets}
-    for _ in range(ROUNDS):
-        for target in targets:
+    for round_index in range(rounds):
+        for target in targets if round_index % 2 == 0 else targets[::-1]:
             before = _cpu_seconds(target.processes)
             results[target.path].append(
                 run_load(
                     target.url,
                     workload.request,
                     concurrency,
-                    duration_s=LOAD_SECONDS[quick] / ROUNDS,
+                    duration_s=ROUND_SECONDS[quick],
                     headers=target.headers,
                     warmup=WARMUP[quick],
                 )
             )
+            if target.path == LOGGED:
+                time.sleep(FLUSH_WAIT_S)
             after = _cpu_seconds(target.processes)
             cpu_s[target.path].update({name: after[name] - before[name] for name in after})
     runs = []
     for target in targets:
         result = merged(results[target.path])
-        answered = result.requests + WARMUP[quick] * ROUNDS  # warmups ran inside the CPU intervals
+        answered = result.requests + WARMUP[quick] * rounds  # warmups ran inside the CPU intervals
         cpu_ms = {name: round(seconds * 1000 / answered, 3) for name, seconds in cpu_s[target.path].items()}
         summary = result.summary()
         console.print(
@@ -292,7 +301,13 @@ def paired_runs(targets: list[Target], workload: Workload, concurrency: int, qui
         )
         runs.append(
             Run(
-                target.path, workload.name, concurrency, summary, dict(result.failures.most_common(5)), cpu_ms
+                target.path,
+                workload.name,
+                concurrency,
+                summary,
+                dict(result.failures.most_common(5)),
+                cpu_ms,
+                [part.summary()["rps"] for part in results[target.path]],
             )
         )
     return runs

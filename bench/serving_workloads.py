@@ -2,7 +2,7 @@
 cycles through them) and, for each body, the bare TorchScript calls answering it makes (the floor).
 
 Bodies come from the datasets, as ``yard demo`` asks them: Fashion-MNIST test images (PNG), SpamAssassin
-emails, MovieLens users the version has seen, with 100 given candidates or retrieved by the towers.
+emails, MovieLens users the version has seen, with 100 given candidates or retrieved from their history.
 The floor's inputs are built by the transformers' own featurisers, in the shapes one request sends.
 """
 
@@ -122,8 +122,8 @@ def ranking_candidates(state: VersionState, settings: Settings) -> Workload:
 
 def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
     # lazy: loaded when this bench runs: each bench pulls in only the floors it measures
-    from serving.transformer.models.ranking import CTR, RETRIEVE_K, USER_TOWER
-    from training.ranking.features import ctr_feature_ids, user_feature_ids
+    from serving.transformer.models.ranking import CTR, RETRIEVE_K
+    from training.ranking.features import ctr_feature_ids
 
     spec, histories = _spec_and_histories(state)
     users = _seen_users(state, np.random.default_rng(SEED))
@@ -131,11 +131,10 @@ def ranking_retrieval(state: VersionState, settings: Settings) -> Workload:
     return Workload(
         "ranking-retrieval",
         "ranking",
-        f"ranking: retrieval (user tower, top {RETRIEVE_K} in Qdrant, click model)",
+        f"ranking: retrieval (history vector, top {RETRIEVE_K} in Qdrant, click model)",
         [{"user_id": user, "n": TOP_K, "context": {"timestamp": TIMESTAMP}} for user in users],
         [
             [
-                (USER_TOWER, {"user_features": user_feature_ids(spec, [user])}),
                 (
                     CTR,
                     {

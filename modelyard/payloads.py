@@ -2,11 +2,16 @@
 
 The transformer of each version logs one row per instance it answered (the inputs after
 preprocessing, the output, latency) and the gateway logs feedback (clicks, moderator labels);
-both go through ``ParquetSink``, a background writer that never slows or fails a request: rows go
-into a bounded queue without waiting (a full queue drops them and counts the drop), and a daemon
-thread batches them into Parquet files, a new file every ``file_rows`` rows or ``file_age_s``
-seconds. Each file is written whole and renamed into place, so readers never see half of one.
-``read_payloads`` and ``read_feedback`` read a time window back (the monitor, retraining).
+both go through ``ParquetSink``, a background writer that never slows or fails a request. A request
+hands over one ``Chunk`` (references to the values it already holds, no per-row work) appended to a
+bounded buffer without waiting or waking anyone (a full buffer drops it and counts the drop). The
+writer thread wakes about once a second, turns everything buffered into one Arrow record batch per
+partition (one ``pa.array`` per column; a column of 2-D float arrays is one copy) and appends it as a
+row group to the partition's open Parquet file; Arrow's encoding and IO release the GIL, so the
+event loop keeps running on the other core. A file is written under a hidden staging name and
+renamed into place when it is finished (``file_rows`` rows or ``file_age_s`` seconds), so readers
+never see half of one. ``read_payloads`` and ``read_feedback`` read a time window back (the
+monitor, retraining).
 
 Layout: ``<payload_dir>/<model>/v<version>/<UTC %Y%m%dT%H%M%S>-<pid>-<seq>.parquet`` and
 ``<feedback_dir>/<model>/<UTC>-<pid>-<seq>.parquet`` (the stamp is the file's first row's time).
@@ -16,20 +21,21 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from modelyard.fsutil import write_atomically
 from modelyard.logs import event
 from modelyard.settings import Settings
 
@@ -68,12 +74,27 @@ FEEDBACK_SCHEMA = pa.schema(
 """One row per feedback call; joined to payloads by ``request_id`` (and ``item`` for ranking)."""
 
 STAMP = "%Y%m%dT%H%M%S"
+FLUSH_S = 1.0
+"""How often the writer turns the buffer into a row group: rare enough that it wakes about once a
+second instead of once per request (a wake-up costs the event loop a GIL hand-over), often enough
+that a second's rows are encoded while they are small."""
 
-Row = dict[str, Any]
 CountHook = Callable[[str, str, int], None]
 """``(outcome, partition, rows)``: written / dropped / failed rows, e.g. into a Prometheus counter."""
 Moment = float | datetime | None
 """A window bound: unix seconds, a datetime (naive means UTC), or None for open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """``rows`` rows for one partition, as a request holds them: ``constant`` values are the same in
+    every row (time, request id: given once, repeated by the writer), ``columns`` give one value per
+    row (a list, or a 2-D float array for a list-of-floats column). Columns named in neither are
+    null."""
+
+    rows: int
+    constant: Mapping[str, Any] = field(default_factory=dict)
+    columns: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,13 +136,18 @@ class LogThrottle:
 
 
 @dataclass
-class _Batch:
-    rows: list[Row] = field(default_factory=list)
+class _OpenFile:
+    """A partition's file being written under its staging name; ``rows`` not yet counted."""
+
+    path: Path
+    staging: Path
+    writer: pq.ParquetWriter
+    rows: int = 0
     opened: float = field(default_factory=time.monotonic)
 
 
 class ParquetSink:
-    """A background writer of rows to rotating Parquet files under ``root/<partition>/``.
+    """A background writer of chunks to rotating Parquet files under ``root/<partition>/``.
 
     ``offer`` never blocks and never raises; write errors are logged (rate-limited) and counted
     in ``counts.failed``, and ``on_count`` (optional) hears of every written, dropped or failed
@@ -136,91 +162,153 @@ class ParquetSink:
         on_count: CountHook | None = None,
     ) -> None:
         self.root, self.schema = Path(root), schema
-        self.file_rows, self.file_age_s = options.file_rows, options.file_age_s
+        self.queue_size, self.file_rows, self.file_age_s = (
+            options.queue_size,
+            options.file_rows,
+            options.file_age_s,
+        )
         self.counts = SinkCounts()
         self._on_count = on_count
-        self._queue: queue.Queue[tuple[str, list[Row]] | None] = queue.Queue(maxsize=options.queue_size)
-        self._batches: dict[str, _Batch] = {}
+        self._buffer: deque[tuple[str, Chunk]] = deque()  # append/popleft are atomic: no lock
+        self._wake = threading.Event()
+        self._files: dict[str, _OpenFile] = {}
         self._seq = 0
         self._error_log = LogThrottle()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"parquet-sink:{root}", daemon=True)
         self._thread.start()
 
-    def offer(self, partition: str, rows: list[Row]) -> bool:
-        """Queue ``rows`` for ``root/partition`` without waiting; False (and counted) if dropped."""
-        if not rows:
+    def offer(self, partition: str, chunk: Chunk) -> bool:
+        """Buffer ``chunk`` for ``root/partition`` without waiting; False (and counted) if dropped."""
+        if not chunk.rows:
             return True
-        try:
-            if self._closed:
-                raise queue.Full
-            self._queue.put_nowait((partition, rows))
-            return True
-        except queue.Full:
-            self._count("dropped", partition, len(rows))
+        held = len(self._buffer)
+        if self._closed or held >= self.queue_size:
+            self._count("dropped", partition, chunk.rows)
             return False
+        self._buffer.append((partition, chunk))
+        if held == self.queue_size // 2:
+            self._wake.set()  # half full before the writer's next round: write now
+        return True
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Write every queued row, then stop the thread (waits at most ``timeout_s``)."""
+        """Write every buffered row, finish the files, then stop the thread (waits at most
+        ``timeout_s``)."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            event(log, "payload_sink_close_timeout", logging.WARNING, root=str(self.root))
-            return
+        self._wake.set()
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            event(log, "payload_sink_close_timeout", logging.WARNING, root=str(self.root))
 
     def _run(self) -> None:
-        while True:
-            try:
-                item = self._queue.get(timeout=self._wait_s())
-            except queue.Empty:
-                item = ()
-            if item is None:
-                break
-            if item:
-                partition, rows = item
-                self._batches.setdefault(partition, _Batch()).rows.extend(rows)
-            self._rotate(force=False)
-        self._rotate(force=True)
+        record_batch(self.schema, [])  # pyarrow's first conversion imports pandas: not on a request's time
+        while not self._closed:
+            self._wake.wait(self._wait_s())
+            self._wake.clear()
+            self._flush()
+        self._flush()
+        for partition in list(self._files):
+            self._finish(partition)
 
     def _wait_s(self) -> float:
-        """Sleep until the oldest open batch is due (at most a second, to notice closing soon)."""
-        if not self._batches:
-            return 1.0
-        oldest = min(batch.opened for batch in self._batches.values())
-        return max(0.01, min(1.0, oldest + self.file_age_s - time.monotonic()))
+        """Until the next flush, or sooner when an open file is due."""
+        due = [file.opened + self.file_age_s - time.monotonic() for file in self._files.values()]
+        return max(0.01, min([FLUSH_S, *due]))
 
-    def _rotate(self, force: bool) -> None:
+    def _flush(self) -> None:
+        """Everything buffered, one record batch per partition; then the files that are due."""
+        chunks: dict[str, list[Chunk]] = {}
+        for _ in range(len(self._buffer)):
+            partition, chunk = self._buffer.popleft()
+            chunks.setdefault(partition, []).append(chunk)
+        for partition, parts in chunks.items():
+            batch = self._batch(partition, parts)
+            if batch is not None:
+                self._append(partition, batch)
         now = time.monotonic()
-        for partition, batch in list(self._batches.items()):
-            full = len(batch.rows) >= self.file_rows
-            if force or full or now - batch.opened >= self.file_age_s:
-                del self._batches[partition]
-                self._write(partition, batch.rows)
+        for partition, file in list(self._files.items()):
+            if now - file.opened >= self.file_age_s:
+                self._finish(partition)
 
-    def _write(self, partition: str, rows: list[Row]) -> None:
+    def _batch(self, partition: str, chunks: list[Chunk]) -> pa.RecordBatch | None:
+        """The chunks as one record batch; a chunk whose values do not fit the schema is counted
+        failed alone, and the others still go."""
         try:
-            table = pa.Table.from_pylist(rows, schema=self.schema)
-            self._seq += 1
-            path = self.root / partition / file_name(_first_time(rows), self._seq)
-            write_atomically(path, lambda staging: pq.write_table(table, staging))
+            return record_batch(self.schema, chunks)
+        except (pa.ArrowException, TypeError, ValueError):
+            batches = []
+            for chunk in chunks:
+                try:
+                    batches.append(record_batch(self.schema, [chunk]))
+                except (pa.ArrowException, TypeError, ValueError) as error:
+                    self._failed(partition, chunk.rows, error)
+            return pa.concat_batches(batches) if batches else None
+
+    def _append(self, partition: str, batch: pa.RecordBatch) -> None:
+        """``batch`` into the partition's files, starting a new one every ``file_rows`` rows."""
+        start = 0
+        while start < batch.num_rows:
+            file = self._files.get(partition)
+            take = min(batch.num_rows - start, self.file_rows - (file.rows if file else 0))
+            part = batch.slice(start, take)
+            start += take
+            try:
+                file = file or self._open(partition, part)
+                file.writer.write_batch(part)
+            except Exception as error:  # noqa: BLE001 - a sink error must never reach a request
+                self._abandon(partition, part.num_rows, error)
+                continue
+            file.rows += take
+            if file.rows >= self.file_rows:
+                self._finish(partition)
+
+    def _open(self, partition: str, first: pa.RecordBatch) -> _OpenFile:
+        self._seq += 1
+        path = self.root / partition / file_name(pc.min(first["time"]).as_py(), self._seq)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.tmp")
+        file = _OpenFile(path, staging, pq.ParquetWriter(staging, self.schema))
+        self._files[partition] = file
+        return file
+
+    def _finish(self, partition: str) -> None:
+        """Close, fsync and rename the partition's file into place: only now is it readable."""
+        file = self._files[partition]
+        try:
+            file.writer.close()
+            with file.staging.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(file.staging, file.path)
         except Exception as error:  # noqa: BLE001 - a sink error must never reach a request
-            self._count("failed", partition, len(rows))
-            if self._error_log.ready():
-                event(
-                    log,
-                    "payload_write_failed",
-                    logging.WARNING,
-                    root=str(self.root),
-                    partition=partition,
-                    rows=len(rows),
-                    error=f"{type(error).__name__}: {error}",
-                )
+            self._abandon(partition, 0, error)
             return
-        self._count("written", partition, len(rows))
+        del self._files[partition]
+        self._count("written", partition, file.rows)
+
+    def _abandon(self, partition: str, rows: int, error: Exception) -> None:
+        """Give up the partition's open file (its rows, and ``rows`` more, are counted failed)."""
+        file = self._files.pop(partition, None)
+        if file is not None:
+            rows += file.rows
+            with suppress(Exception):  # the file is being thrown away
+                file.writer.close()
+            file.staging.unlink(missing_ok=True)
+        self._failed(partition, rows, error)
+
+    def _failed(self, partition: str, rows: int, error: Exception) -> None:
+        self._count("failed", partition, rows)
+        if self._error_log.ready():
+            event(
+                log,
+                "payload_write_failed",
+                logging.WARNING,
+                root=str(self.root),
+                partition=partition,
+                rows=rows,
+                error=f"{type(error).__name__}: {error}",
+            )
 
     def _count(self, outcome: str, partition: str, rows: int) -> None:
         setattr(self.counts, outcome, getattr(self.counts, outcome) + rows)
@@ -228,9 +316,37 @@ class ParquetSink:
             self._on_count(outcome, partition, rows)
 
 
-def _first_time(rows: list[Row]) -> float | None:
-    times = [row["time"] for row in rows if row.get("time") is not None]
-    return min(times) if times else None
+def record_batch(schema: pa.Schema, chunks: list[Chunk]) -> pa.RecordBatch:
+    """The chunks' rows in order, one Arrow array per column of ``schema``."""
+    return pa.RecordBatch.from_arrays([_column(column, chunks) for column in schema], schema=schema)
+
+
+def _column(column: pa.Field, chunks: list[Chunk]) -> pa.Array:
+    name = column.name
+    parts = [chunk.columns.get(name) for chunk in chunks]
+    if parts and pa.types.is_list(column.type) and all(_is_matrix(part) for part in parts):
+        return _list_of_rows(parts, column.type)
+    values: list[Any] = []
+    for chunk, part in zip(chunks, parts, strict=True):
+        if part is not None:
+            values.extend(part)
+        else:
+            values.extend([chunk.constant.get(name)] * chunk.rows)
+    return pa.array(values, type=column.type)
+
+
+def _is_matrix(part: Any) -> bool:
+    return isinstance(part, np.ndarray) and part.ndim == 2
+
+
+def _list_of_rows(matrices: list[np.ndarray], list_type: pa.ListType) -> pa.Array:
+    """A list column from 2-D arrays, one row each: one copy, no Python object per value."""
+    widths = np.repeat([m.shape[1] for m in matrices], [m.shape[0] for m in matrices])
+    offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int32)
+    values = np.concatenate([m.reshape(-1) for m in matrices])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(values, type=list_type.value_type), type=list_type
+    )
 
 
 def file_name(first_time: float | None, seq: int) -> str:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from modelyard.models import MODERATION, RANKING
-from modelyard.payloads import FEEDBACK_SCHEMA, ParquetSink, SinkOptions
+from modelyard.payloads import FEEDBACK_SCHEMA, Chunk, ParquetSink, SinkOptions
 
 from . import schemas
 from .errors import GatewayError
@@ -73,7 +73,7 @@ class FeedbackLog:
 
     def accept(self, model: str, feedback: BaseModel) -> None:
         row = {"time": time.time(), "model": model, **feedback.model_dump()}
-        if not self.sink.offer(model, [row]):
+        if not self.sink.offer(model, Chunk(1, row)):
             raise GatewayError(503, "the feedback log is full right now; retry in a few seconds")
 
     async def aclose(self) -> None:

@@ -23,7 +23,6 @@ from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.logs import event
-from modelyard.payloads import Row
 from modelyard.settings import Settings
 from serving.transformer import metrics
 from serving.transformer.errors import ServiceUnavailable, as_kserve_error
@@ -92,9 +91,10 @@ class Transformer(Model, ABC, Generic[Request, Result]):
     def encode_v2(self, request: Request, result: Result, request_id: str) -> InferResponse: ...
 
     @abstractmethod
-    def payload_rows(self, request: Request, result: Result) -> list[Row]:
-        """One dict of this model's payload columns per instance (``modelyard.payloads``); called
-        after the answer is encoded, only for requests the log samples."""
+    def payload_columns(self, request: Request, result: Result) -> dict[str, Any]:
+        """This model's payload columns (``modelyard.payloads.PAYLOAD_SCHEMA``), one value per
+        instance: references to what the request already holds, since this runs on the request
+        path (called after the answer is encoded, only for requests the log samples)."""
 
     async def triton(
         self, model: str, inputs: dict[str, np.ndarray], request_id: str
@@ -205,7 +205,8 @@ class Transformer(Model, ABC, Generic[Request, Result]):
         self.payloads.record(
             parsed.request_id,
             time.perf_counter() - parsed.started,
-            lambda: self.payload_rows(parsed.request, answer),
+            self.batch_size(parsed.request),
+            lambda: self.payload_columns(parsed.request, answer),
         )
         return encoded
 

@@ -1,10 +1,11 @@
 """One version's payload log: each answered instance, as the model saw and answered it.
 
-The transformer hands over a request's rows after its answer is encoded; this samples, adds the
-columns every model shares and offers them to the background writer (``modelyard.payloads``).
-Nothing here may slow or fail a request: the writer's queue is never waited on, and an error
-while building rows is logged and counted, not raised. Only model inputs after preprocessing
-and outputs are logged: never headers, so never the API key.
+The transformer hands over a request's columns after its answer is encoded; this samples, adds the
+columns every model shares (once per request: the writer repeats them per row) and offers them to
+the background writer (``modelyard.payloads``). Nothing here may slow or fail a request: the
+writer's buffer is never waited on, and an error while taking the columns is logged and counted,
+not raised. Only model inputs after preprocessing and outputs are logged: never headers, so never
+the API key.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from modelyard.logs import event
-from modelyard.payloads import LogThrottle, ParquetSink, Row, payload_logged, payload_partition, payload_sink
+from modelyard.payloads import (
+    Chunk,
+    LogThrottle,
+    ParquetSink,
+    payload_logged,
+    payload_partition,
+    payload_sink,
+)
 from modelyard.settings import Settings
 from serving.transformer import metrics
 
@@ -36,25 +44,28 @@ class PayloadLog:
         )
         self._error_log = LogThrottle()
 
-    def record(self, request_id: str, latency_s: float, build_rows: Callable[[], list[Row]]) -> None:
-        """Log a request's instances (``build_rows``: one dict of model columns per instance)."""
+    def record(
+        self, request_id: str, latency_s: float, rows: int, build_columns: Callable[[], dict[str, Any]]
+    ) -> None:
+        """Log a request's ``rows`` instances (``build_columns``: this model's columns, one value per
+        instance: a list, or a 2-D float array for a list column)."""
         if self.sink is None or (self.rate < 1.0 and random.random() >= self.rate):
             return
         try:
-            shared: dict[str, Any] = {
-                "time": time.time(),
-                "model": self.model,
-                "version": self.version,
-                "request_id": request_id,
-                "latency_ms": latency_s * 1000.0,
-            }
-            rows = [{**shared, "index": index, **row} for index, row in enumerate(build_rows())]
+            columns = build_columns()
         except Exception as error:  # noqa: BLE001 - a logging bug must never fail the answer
-            self._count("failed", self.partition, 1)
+            self._count("failed", self.partition, rows)
             if self._error_log.ready():
                 event(log, "payload_rows_failed", logging.WARNING, model=self.model, error=repr(error))
             return
-        self.sink.offer(self.partition, rows)
+        shared = {
+            "time": time.time(),
+            "model": self.model,
+            "version": self.version,
+            "request_id": request_id,
+            "latency_ms": latency_s * 1000.0,
+        }
+        self.sink.offer(self.partition, Chunk(rows, shared, {"index": range(rows), **columns}))
 
     def close(self) -> None:
         """Write what is queued (at shutdown)."""

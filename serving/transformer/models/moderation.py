@@ -14,7 +14,6 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from modelyard.errors import DataError
 from modelyard.models import MODERATION
-from modelyard.payloads import Row
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import moderation as codec
 from training.moderation.preprocess import FeaturizerConfig, featurize, normalize_email
@@ -25,6 +24,8 @@ class Moderated:
     texts: list[str]
     """The normalised texts the featurizer saw (what the payload log keeps)."""
     decisions: list[codec.Decision]
+    scores: np.ndarray
+    """float32 [texts, heads]: the heads' scores (what the payload log keeps)."""
 
 
 class ModerationTransformer(Transformer[codec.ModerationRequest, Moderated]):
@@ -62,7 +63,7 @@ class ModerationTransformer(Transformer[codec.ModerationRequest, Moderated]):
             )
             for row, text in zip(scores, texts, strict=True)
         ]
-        return Moderated(texts, decisions)
+        return Moderated(texts, decisions, scores.astype(np.float32))
 
     def encode_v1(self, request: codec.ModerationRequest, result: Moderated) -> list[Any]:
         return codec.encode_v1(result.decisions)
@@ -72,15 +73,12 @@ class ModerationTransformer(Transformer[codec.ModerationRequest, Moderated]):
     ) -> InferResponse:
         return codec.encode_v2(result.decisions, self.heads, self.state.model, self.state.version, request_id)
 
-    def payload_rows(self, request: codec.ModerationRequest, result: Moderated) -> list[Row]:
-        return [
-            {
-                "text": text,
-                "scores": [decision.scores[head] for head in self.heads],
-                "decision": decision.decision,
-            }
-            for text, decision in zip(result.texts, result.decisions, strict=True)
-        ]
+    def payload_columns(self, request: codec.ModerationRequest, result: Moderated) -> dict[str, Any]:
+        return {
+            "text": result.texts,
+            "scores": result.scores,
+            "decision": [decision.decision for decision in result.decisions],
+        }
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]

@@ -11,7 +11,6 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from embeddings import SearchHit
 from modelyard.models import VISUAL_SEARCH
-from modelyard.payloads import Row
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import visual_search as codec
 from serving.transformer.models.search import VersionIndex
@@ -79,15 +78,12 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, Searched]):
     ) -> InferResponse:
         return codec.encode_v2(result.hits, request.k, self.state.model, self.state.version, request_id)
 
-    def payload_rows(self, request: codec.VisualSearchRequest, result: Searched) -> list[Row]:
-        return [
-            {
-                "pixels": None if query.pixels is None else query.pixels.reshape(-1),
-                "embedding": np.asarray(vector, dtype=np.float32).reshape(-1),
-                "scores": [hit.score for hit in hits],
-            }
-            for query, vector, hits in zip(request.queries, result.vectors, result.hits, strict=True)
-        ]
+    def payload_columns(self, request: codec.VisualSearchRequest, result: Searched) -> dict[str, Any]:
+        return {
+            "pixels": _pixel_rows(request.queries),
+            "embedding": np.stack(result.vectors).astype(np.float32, copy=False),
+            "scores": [[hit.score for hit in hits] for hits in result.hits],
+        }
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [
@@ -103,3 +99,12 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, Searched]):
             {"name": "scores", "datatype": "FP32", "shape": [-1, -1]},
             {"name": "labels", "datatype": "INT64", "shape": [-1, -1]},
         ]
+
+
+def _pixel_rows(queries: list[codec.Query]) -> np.ndarray | list[np.ndarray | None]:
+    """Each query's pixels as one row: one array when every query is an image (the writer copies it
+    once), else a row per query, None for a query by id."""
+    pixels = [query.pixels for query in queries]
+    if all(p is not None for p in pixels):
+        return np.stack(pixels).reshape(len(pixels), -1)
+    return [None if p is None else p.reshape(-1) for p in pixels]
