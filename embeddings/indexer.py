@@ -29,17 +29,18 @@ def index_source(
     store: VectorStore,
     source: Source,
     version: int,
-    spec: IndexSpec = IndexSpec(),
+    spec: IndexSpec | None = None,
     make_live: bool = True,
 ) -> str:
-    """Build ``<model>__v<version>`` from ``source`` and (by default) make it live; returns the collection."""
+    """Build ``<model>__v<version>`` from ``source`` and (by default) make it live; returns the
+    collection. ``spec``: the source's own ``index_spec`` unless given."""
     return store.build_version(
         source.model,
         version,
         source.dim(),
         source.batches(),
         total=source.total,
-        spec=spec,
+        spec=spec or source.index_spec,
         payload_indexes=source.payload_indexes,
         make_live=make_live,
     )

@@ -1,6 +1,7 @@
-"""What to index for each model: the rows, their payloads, and the version's TorchScript encoder
-that turns them into vectors. A ``Source`` yields the batches ``VectorStore.build_version`` takes;
-ids are deterministic (image index, item id), which is what makes builds resumable.
+"""What to index for each model: the rows, their payloads and their vectors, which come from the
+version's TorchScript encoder (visual search) or from a vectors file the version carries (ranking).
+A ``Source`` yields the batches ``VectorStore.build_version`` takes; ids are deterministic (image
+index, item id), which is what makes builds resumable.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ import pandas as pd
 import torch
 
 from embeddings.errors import EmbeddingsError
-from embeddings.records import PayloadSchema
-from modelyard.artifact.layout import PREPROCESSING_FILE, torchscript_path, version_root
+from embeddings.records import IndexSpec, PayloadSchema
+from modelyard.artifact.layout import ITEM_VECTORS_FILE, PREPROCESSING_FILE, torchscript_path, version_root
 from modelyard.data import load
 from modelyard.errors import DataError
 from modelyard.models import RANKING, VISUAL_SEARCH
 from modelyard.settings import Settings
-from training.ranking.features import FeatureSpec, item_feature_ids
 
 Batch = tuple[list[int], np.ndarray, list[dict[str, Any]]]
 
@@ -38,23 +38,23 @@ def find_artifact(path: Path) -> Path:
 
 
 class Source(ABC):
-    """Rows of one model's catalogue, embedded by that model version's encoder."""
+    """Rows of one model's catalogue with that model version's vectors of them."""
 
     model: ClassVar[str]
     """Registered model and alias name in the store, e.g. ``visual-search``."""
-    triton_model: ClassVar[str]
-    """The encoder inside the version's ``model_repository``."""
+    triton_model: ClassVar[str | None] = None
+    """The encoder inside the version's ``model_repository``; None: the version carries its vectors."""
     payload_indexes: ClassVar[dict[str, PayloadSchema]]
     """Payload fields serving filters on."""
+    index_spec: ClassVar[IndexSpec] = IndexSpec()
+    """How the collection is indexed (the defaults suit the visual-search embeddings)."""
 
     def __init__(
         self, artifacts: Path, settings: Settings, batch_size: int = 512, limit: int | None = None
     ) -> None:
-        root = version_root(artifacts)
-        encoder_path = find_artifact(torchscript_path(root, self.triton_model))
-        self.encoder = torch.jit.load(str(encoder_path), map_location="cpu").eval()
+        self.root = version_root(artifacts)
         self.preprocessing: dict[str, Any] = json.loads(
-            find_artifact(root / PREPROCESSING_FILE).read_text(encoding="utf-8")
+            find_artifact(self.root / PREPROCESSING_FILE).read_text(encoding="utf-8")
         )
         self.settings = settings
         self.batch_size = batch_size
@@ -68,16 +68,33 @@ class Source(ABC):
 
     @abstractmethod
     def rows(self) -> Iterator[tuple[list[int], Any, list[dict[str, Any]]]]:
-        """(ids, encoder input for those ids, payloads), ``batch_size`` at a time."""
+        """(ids, what ``_embed`` turns into those ids' vectors, payloads), ``batch_size`` at a time."""
+
+    @abstractmethod
+    def _embed(self, inputs: Any) -> np.ndarray:
+        """float32 [len(inputs), dim]: the vectors of one batch's rows."""
 
     def dim(self) -> int:
-        """The embedding size, read off the encoder with the first row."""
+        """The embedding size, read off the first row's vector."""
         _, inputs, _ = next(self.rows())
         return int(self._embed(inputs[:1]).shape[1])
 
     def batches(self) -> Iterator[Batch]:
         for ids, inputs, payloads in self.rows():
             yield ids, self._embed(inputs), payloads
+
+
+class EncodedSource(Source):
+    """Vectors from the version's TorchScript encoder (the Triton model serving embeds queries with)."""
+
+    triton_model: ClassVar[str]
+
+    def __init__(
+        self, artifacts: Path, settings: Settings, batch_size: int = 512, limit: int | None = None
+    ) -> None:
+        super().__init__(artifacts, settings, batch_size, limit)
+        encoder_path = find_artifact(torchscript_path(self.root, self.triton_model))
+        self.encoder = torch.jit.load(str(encoder_path), map_location="cpu").eval()
 
     @torch.inference_mode()
     def _embed(self, inputs: Any) -> np.ndarray:
@@ -90,7 +107,7 @@ class Source(ABC):
         return vectors
 
 
-class VisualSearchSource(Source):
+class VisualSearchSource(EncodedSource):
     """All 70k Fashion-MNIST images (train ids 0-59999, test 60000-69999), pixels in [0, 1]."""
 
     model = VISUAL_SEARCH.name
@@ -128,11 +145,15 @@ class VisualSearchSource(Source):
 
 
 class RankingItemSource(Source):
-    """Every MovieLens item, featurised as the item tower was trained (preprocessing.json)."""
+    """Every MovieLens item with the version's retrieval vector of it (``ITEM_VECTORS_FILE``, rows
+    in the version's catalogue order; ``training.ranking.retrieval`` says what they are)."""
 
     model = RANKING.name
-    triton_model = RANKING.encoder
     payload_indexes: ClassVar[dict[str, PayloadSchema]] = {"year": "integer", "genres": "keyword"}
+    index_spec: ClassVar[IndexSpec] = IndexSpec(full_scan_threshold_kb=20_000)
+    """An exact scan: MovieLens' 1,682 x 1,683 float32 vectors (11 MB) are above the default
+    threshold, and HNSW over them returned recall@100 0.444 where the exact search has 0.584
+    (docs/embeddings.md); the scan takes a few ms."""
 
     def __init__(
         self, artifacts: Path, settings: Settings, batch_size: int = 512, limit: int | None = None
@@ -140,8 +161,14 @@ class RankingItemSource(Source):
         super().__init__(artifacts, settings, batch_size, limit)
         items = load("movielens-100k", settings).items.sort_values("item_id").reset_index(drop=True)
         self.items = items.iloc[:limit] if limit else items
-        spec = FeatureSpec.from_json(self.preprocessing["feature_spec"])
-        self.features = item_feature_ids(spec, self.items["item_id"].to_numpy())
+        self.vectors = np.load(find_artifact(self.root / ITEM_VECTORS_FILE), allow_pickle=False)
+        catalogue = [int(item) for item in self.preprocessing["catalogue"]]
+        if len(self.vectors) != len(catalogue):
+            raise EmbeddingsError(
+                f"{ITEM_VECTORS_FILE} holds {len(self.vectors)} vectors for {len(catalogue)} catalogue items",
+                hint="the version's files disagree: re-run its training and register it",
+            )
+        self.position = {item: row for row, item in enumerate(catalogue)}
 
     @property
     def total(self) -> int:
@@ -150,6 +177,7 @@ class RankingItemSource(Source):
     def rows(self) -> Iterator[tuple[list[int], Any, list[dict[str, Any]]]]:
         for start in range(0, self.total, self.batch_size):
             chunk = self.items.iloc[start : start + self.batch_size]
+            ids = chunk["item_id"].astype(int).tolist()
             payloads = [
                 {
                     "title": row.title,
@@ -158,11 +186,16 @@ class RankingItemSource(Source):
                 }
                 for row in chunk.itertuples()
             ]
-            yield (
-                chunk["item_id"].astype(int).tolist(),
-                self.features[start : start + self.batch_size],
-                payloads,
+            yield ids, ids, payloads
+
+    def _embed(self, inputs: Any) -> np.ndarray:
+        missing = [item for item in inputs if item not in self.position]
+        if missing:
+            raise EmbeddingsError(
+                f"items {missing[:10]} have no vector in this version",
+                hint="the data catalog holds items the version was not trained on: retrain it",
             )
+        return self.vectors[[self.position[item] for item in inputs]]
 
 
 SOURCES: dict[str, type[Source]] = {

@@ -64,7 +64,8 @@ class Evaluation:
     curves: dict[str, Any] = field(default_factory=dict)
     """Data for the report plot (JSON-able)."""
     artifacts: dict[str, Any] = field(default_factory=dict)
-    """Extra JSON artifacts stored WITH the version (file stem -> payload), e.g. thresholds."""
+    """Extra artifacts stored WITH the version (file stem -> payload): JSON, e.g. thresholds, or a
+    numpy array (written as ``<stem>.npy``), e.g. ranking's item vectors."""
 
 
 class TrainTask(ABC):

@@ -1,6 +1,7 @@
 """Turning a trained model into the files a registered version carries (the layout is
 ``modelyard.artifact.layout``): Triton models (TorchScript), preprocessing, signature, the
-training config, the evaluation report and the task's own artifacts (e.g. thresholds.json).
+training config, the evaluation report and the task's own artifacts (e.g. thresholds.json, or an
+array such as ranking's item_vectors.npy).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,7 +84,10 @@ def write_version(
     _write_json(out / TRAINING_CONFIG_FILE, config)
     _write_json(out / REPORT_FILE, report)
     for stem, payload in artifacts.items():
-        _write_json(out / f"{stem}.json", payload)
+        if isinstance(payload, np.ndarray):
+            np.save(out / f"{stem}.npy", payload, allow_pickle=False)
+        else:
+            _write_json(out / f"{stem}.json", payload)
 
 
 def _write_json(path: Path, payload: Any) -> None:

@@ -8,6 +8,7 @@
   config.json                  the training config of the run
   thresholds.json              decision thresholds (models that decide)
   profile.json                 the reference profile drift is measured against (monitoring)
+  item_vectors.npy             the catalogue's retrieval vectors the index is built from (ranking)
   eval/report.json, eval/report.png
 """
 
@@ -36,6 +37,9 @@ THRESHOLDS_FILE = "thresholds.json"
 PROFILE_FILE = "profile.json"
 """Samples of the validation split's signals (``training.profile``), which ``yard monitor`` tests
 logged traffic against."""
+ITEM_VECTORS_FILE = "item_vectors.npy"
+"""float32 [items, dim], rows in preprocessing.json's ``catalogue`` order: what ``yard index`` puts
+in Qdrant for a model whose vectors are not the output of one of its Triton models (ranking)."""
 REPORT_FILE = "eval/report.json"
 PLOT_FILE = "eval/report.png"
 REQUIRED_FILES = (PREPROCESSING_FILE, SIGNATURE_FILE)

@@ -143,7 +143,7 @@ def test_ranking_draws_top_movies_and_the_stage_that_found_them(console) -> None
     page.wait_for_selector("#ranking-stage:has-text('cold start')")
     page.fill("#ranking-user", "42")
     page.click("#ranking-form button[type=submit]")
-    page.wait_for_selector("#ranking-stage:has-text('two towers')")
+    page.wait_for_selector("#ranking-stage:has-text('history')")
     rows = page.locator("#ranking-rows tr")
     assert rows.count() == 10
     titles = page.locator("#ranking-rows td:nth-child(2)").all_text_contents()

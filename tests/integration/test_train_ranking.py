@@ -1,5 +1,6 @@
 """``ranking --smoke`` through the framework's runner on a real local Ray (2 workers) and a real
-MLflow (sqlite): a registered version whose click model beats a coin, whose towers retrieve, and
+MLflow (sqlite): a registered version whose click model beats a coin, whose served retrieval (item
+vectors the version carries, searched by the user's history vector) retrieves as EASE does, and
 whose three TorchScript exports run from the stored preprocessing.json alone, which also carries the
 titles, genres and histories the transformer answers with."""
 
@@ -9,12 +10,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
 from sklearn.metrics import roc_auc_score
 
-from modelyard.artifact.layout import TORCHSCRIPT_FILE
+from embeddings.sources import RankingItemSource
+from modelyard.artifact.layout import ITEM_VECTORS_FILE, TORCHSCRIPT_FILE
 from modelyard.registry import Registry
 from modelyard.settings import Settings, get_settings
 from training.options import TrainOptions
@@ -58,8 +61,14 @@ def load_model(folder: Path, name: str) -> torch.jit.ScriptModule:
 def test_registered_version_beats_trivial_predictors(outcome: TrainOutcome) -> None:
     assert outcome.metrics["auc"] > 0.6  # a constant or random score has AUC 0.5
     assert outcome.metrics["nce"] < 1.0  # better than predicting the training click rate
-    assert outcome.metrics[f"recall_at_{RETRIEVAL_K}"] > 0.1
-    assert set(outcome.metrics) <= set(outcome.baseline)
+    assert outcome.metrics[f"tower_recall_at_{RETRIEVAL_K}"] > 0.1
+    served = outcome.metrics[f"recall_at_{RETRIEVAL_K}"]
+    assert served > outcome.baseline[f"recall_at_{RETRIEVAL_K}"]  # beats the most popular items
+    # the served vectors are EASE's, searched by cosine: the same recall up to float32 ties
+    assert served == pytest.approx(outcome.baseline[f"ease_recall_at_{RETRIEVAL_K}"], abs=0.005)
+    assert outcome.metrics["retrieval_l2"] == outcome.baseline["ease_setting"]
+    own = {f"tower_recall_at_{RETRIEVAL_K}", "retrieval_l2", "retrieval_seconds"}
+    assert set(outcome.metrics) - own <= set(outcome.baseline)
     for baseline in ("ease", "item_knn"):  # item-item retrieval baselines, scored like the towers
         assert 0.0 < outcome.baseline[f"{baseline}_recall_at_{RETRIEVAL_K}"] <= 1.0
         assert outcome.baseline[f"{baseline}_seconds"] > 0.0
@@ -112,3 +121,15 @@ def test_version_carries_titles_genres_and_every_interaction_it_had(
     parts = (data.train, data.val, data.test)
     had = {(u, i) for p in parts for u, i in zip(p["user_id"].tolist(), p["item_id"].tolist(), strict=True)}
     assert {(user, item) for user, items in lookups.seen.items() for item in items} == had
+
+
+def test_index_source_reads_the_versions_item_vectors(settings: Settings, version_folder: Path) -> None:
+    preprocessing = json.loads((version_folder / "preprocessing.json").read_text())
+    vectors = np.load(version_folder / ITEM_VECTORS_FILE)
+    catalogue = preprocessing["catalogue"]
+    assert vectors.shape == (len(catalogue), len(catalogue) + 1) and vectors.dtype == np.float32
+    source = RankingItemSource(version_folder, settings, batch_size=400)
+    assert source.dim() == len(catalogue) + 1
+    ids, embedded, payloads = next(source.batches())
+    assert embedded == pytest.approx(vectors[[catalogue.index(i) for i in ids]])
+    assert len(ids) == len(payloads) == 400 and payloads[0]["title"]

@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from modelyard.artifact.layout import ITEM_VECTORS_FILE
 from modelyard.artifact.model_repository import write_model_repository
 from modelyard.data import load
 from modelyard.settings import Settings
 from training.base import ExportedModel, TaskData
 from training.export import write_version
 from training.moderation.task import ModerationTask
-from training.ranking.task import RankingTask
+from training.ranking.task import RankingTask, fit_item_vectors
 from training.visual_search.task import VisualSearchTask
 
 MODERATION_THRESHOLDS = {
@@ -67,7 +68,8 @@ def ranking_version(out: Path, settings: Settings) -> tuple[Path, list[ExportedM
     data = task.prepare(settings, smoke=True)
     config = {**task.default_config, "embedding_dim": 4, "tower_hidden": 8, "tower_dim": 8, "deep": [8]}
     exported, preprocessing = task.export(task.build_model(config, data.meta), data, config)
-    return _export(out, exported, preprocessing, {}), exported
+    vectors, _ = fit_item_vectors(data)
+    return _export(out, exported, preprocessing, {Path(ITEM_VECTORS_FILE).stem: vectors}), exported
 
 
 def serve_versions(root: Path, exported: list[ExportedModel], version: int) -> None:

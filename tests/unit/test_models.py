@@ -19,4 +19,5 @@ def test_the_models_that_search_are_the_ones_embeddings_index() -> None:
     for name, source in SOURCES.items():
         assert source.model == name
         assert source.triton_model == MODELS[name].encoder
-        assert MODELS[name].encoder in MODELS[name].triton_models
+        assert MODELS[name].encoder in (None, *MODELS[name].triton_models)
+        assert (MODELS[name].encoder is None) == MODELS[name].item_vectors

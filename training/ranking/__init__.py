@@ -1,1 +1,2 @@
-"""Ranking: two-tower candidate generation + a DCN-v2 click model, trained together on MovieLens-100k."""
+"""Ranking on MovieLens-100k: EASE history retrieval (served), a DCN-v2 click model and two towers
+(trained together with it, no longer served)."""

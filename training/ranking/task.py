@@ -1,6 +1,8 @@
 """Ranking task: MovieLens-100k ratings as clicks (rating >= 4), per-user time-ordered 80/10/10 split.
 
-One registered model holds two sub-models trained together on a shared embedding table:
+Serving retrieves candidates with EASE item vectors searched by the user's history vector
+(``training.ranking.retrieval``), fit after training on train + validation interactions. The
+registered model also holds two sub-models trained together on a shared embedding table:
 
 * a two-tower retrieval model (candidate generation), trained with an in-batch softmax over the
   batch's positive (user, item) pairs, with the logQ correction that removes in-batch sampling's
@@ -8,12 +10,14 @@ One registered model holds two sub-models trained together on a shared embedding
 * a DCN-v2 click model over user, item and context features, trained with binary cross-entropy
   on every rated pair.
 
-Loss = BCE(click) + ``retrieval_weight`` * softmax CE(retrieval).
+Loss = BCE(click) + ``retrieval_weight`` * softmax CE(retrieval). The towers' recall is still
+measured (``tower_recall_at_100``) next to the served stage's (``recall_at_100``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +31,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.nn import functional as F
 
+from modelyard.artifact.layout import ITEM_VECTORS_FILE
 from modelyard.data import load
 from modelyard.models import RANKING
 from modelyard.settings import Settings
@@ -74,6 +79,7 @@ from training.ranking.neighbours import (
 )
 from training.ranking.plots import plot_reliability
 from training.ranking.reference import served_answers
+from training.ranking.retrieval import item_vectors, unseen_scores, user_vector
 from training.ranking.signals import popularity_context, signals
 
 USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
@@ -185,18 +191,25 @@ class RankingTask(TrainTask):
         probabilities = click_probabilities(model, data.test)
         baseline_probabilities = logistic_baseline_probabilities(data)
         labels = data.test["label"]
-        metrics = ctr_metrics(data, probabilities) | {f"recall_at_{RETRIEVAL_K}": tower_recall(model, data)}
+        started = time.monotonic()
+        vectors, l2 = fit_item_vectors(data)
+        metrics = ctr_metrics(data, probabilities) | {
+            "retrieval_seconds": time.monotonic() - started,
+            "retrieval_l2": l2,
+            f"recall_at_{RETRIEVAL_K}": served_recall(vectors, data),
+            f"tower_recall_at_{RETRIEVAL_K}": tower_recall(model, data),
+        }
         curves = {
             "model": reliability_payload(labels, probabilities),
             "baseline": reliability_payload(labels, baseline_probabilities),
             "model_ece": metrics["ece"],
             "baseline_ece": expected_calibration_error(labels, baseline_probabilities, CALIBRATION_BINS),
         }
-        return Evaluation(metrics=metrics, curves=curves)
+        return Evaluation(metrics=metrics, curves=curves, artifacts={Path(ITEM_VECTORS_FILE).stem: vectors})
 
     def profile(self, model: nn.Module, data: TaskData, evaluation: Evaluation) -> dict[str, Any] | None:
         """One answer per validation user, as serving would give it (``reference.served_answers``)."""
-        users, items, scores = served_answers(model, data)
+        users, items, scores = served_answers(model, data, evaluation.artifacts[Path(ITEM_VECTORS_FILE).stem])
         context = popularity_context(data.train["user_id"], data.train["item_id"], data.train["label"] > 0.5)
         return build_profile(self.name, signals(users, items, scores, context), context)
 
@@ -412,11 +425,43 @@ def neighbour_recalls(data: TaskData) -> dict[str, float]:
         ("item_knn", KNN_NEIGHBOURS, item_knn_weights),
     ):
         started = time.monotonic()
-        best = max(settings, key=lambda setting: choose.recall(fit(choose.gram, setting), data.val))
+        best = best_setting(data, fit, settings, choose)
         results[f"{name}_recall_at_{RETRIEVAL_K}"] = final.recall(fit(final.gram, best), data.test)
         results[f"{name}_setting"] = float(best)
         results[f"{name}_seconds"] = shared_seconds + time.monotonic() - started
     return results
+
+
+def best_setting(
+    data: TaskData,
+    fit: Callable[[np.ndarray, float], np.ndarray],
+    settings: Sequence[float],
+    choose: NeighbourHistory | None = None,
+) -> float:
+    """The setting whose weights, fit on train, retrieve validation clicks best."""
+    choose = choose or NeighbourHistory.of(data, ("train",), data.meta["catalogue"])
+    return max(settings, key=lambda setting: choose.recall(fit(choose.gram, setting), data.val))
+
+
+def fit_item_vectors(data: TaskData) -> tuple[np.ndarray, float]:
+    """The served retrieval's item vectors (``retrieval.item_vectors``) and their EASE L2: chosen on
+    validation fitting on train, refit on train + validation, as the EASE baseline is."""
+    l2 = best_setting(data, ease_weights, EASE_L2)
+    history = NeighbourHistory.of(data, ("train", "val"), data.meta["catalogue"])
+    return item_vectors(ease_weights(history.gram, l2)), l2
+
+
+def served_recall(vectors: np.ndarray, data: TaskData) -> float:
+    """Recall@K of the served retrieval for test clickers: each user's vector from the train +
+    validation history (``retrieval.user_vector``, as the transformer builds it), cosine against
+    ``vectors`` (as the collection searches), history masked out."""
+    users, relevant = test_positives(data)
+    history = seen_items(data)
+    catalogue = np.asarray(data.meta["catalogue"])
+    queries = np.stack([user_vector(catalogue, history.get(user, ())) for user in users])
+    scores = torch.from_numpy(unseen_scores(queries, vectors))
+    top = scores.topk(RETRIEVAL_K, dim=1).indices.numpy()
+    return mean_recall_at_k(catalogue[top], relevant)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ INT_DTYPES = ("INT64", "INT32", "UINT64", "UINT32")
 class RankingQuery:
     user_id: int
     candidates: list[int] | None
-    """Explicit items to rank; None: retrieve candidates with the towers (or popular items)."""
+    """Explicit items to rank; None: retrieve candidates from the user's history (or popular items)."""
     timestamp: int
     n: int
 
@@ -55,9 +55,10 @@ class RankedItem:
     genres: list[str]
 
 
-Retrieval = Literal["towers", "popular", "given"]
-"""Where a ranking's candidates came from: the two towers' nearest items (a known user), the most
-clicked items (an unknown user: cold start) or the request's own ``candidates``; the click model
+Retrieval = Literal["history", "popular", "given"]
+"""Where a ranking's candidates came from: the nearest items to the user's history vector (a user
+with a history in the version), the most clicked items (an unknown user: cold start) or the
+request's own ``candidates``; the click model
 then scores them and the re-ranker picks the top n."""
 
 

@@ -1,5 +1,7 @@
-"""ranking: user -> candidates (two towers + Qdrant, or given) -> CTR on Triton -> re-ranked top-n.
+"""ranking: user -> candidates (history vector + Qdrant, or given) -> CTR on Triton -> re-ranked top-n.
 
+Retrieval searches the version's item vectors (``yard index`` put them in Qdrant) with the user's
+history vector, built here from the user's items in the version (``training.ranking.retrieval``).
 Featurisation is training's (``training.ranking.features``, ``training.ranking.history``) over the
 version's FeatureSpec and rating history (only what came before the request's timestamp counts);
 titles, genres and each user's seen items are the version's own tables (``training.ranking.lookups``).
@@ -15,26 +17,27 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
+from modelyard.artifact.layout import ITEM_VECTORS_FILE
 from modelyard.errors import DataError
 from modelyard.models import RANKING
-from modelyard.payloads import Row
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import ranking as codec
-from serving.transformer.models.rerank import Scored, rerank
 from serving.transformer.models.search import VersionIndex
-from training.ranking.features import FeatureSpec, ctr_feature_ids, user_feature_ids
+from training.ranking.features import FeatureSpec, ctr_feature_ids
 from training.ranking.history import parse_history_table
 from training.ranking.lookups import HISTORY, Lookups, missing_keys
+from training.ranking.rerank import Scored, rerank
+from training.ranking.retrieval import user_vector
 
-USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
+*_, CTR = RANKING.triton_models
+"""The click model (the version's towers are not served: retrieval searches its item vectors)."""
 RETRIEVE_K = 100
-"""Candidates the towers fetch per user before the click model re-scores them."""
+"""Candidates retrieval fetches per user before the click model re-scores them."""
 
 
 class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Ranking]]):
     def prepare(self) -> None:
-        for name in (USER_TOWER, ITEM_TOWER, CTR):
-            self.state.require_triton_model(name)
+        self.state.require_triton_model(CTR)
         missing = missing_keys(self.state.preprocessing)
         if missing:
             raise DataError(
@@ -42,9 +45,17 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
                 "preprocessing.json (it was trained before versions carried their item and history tables)",
                 hint=f"retrain it: yard train {self.state.model}, then serve the new version",
             )
+        if not (self.state.artifact_dir / ITEM_VECTORS_FILE).is_file():
+            raise DataError(
+                f"{self.state.model} v{self.state.version} carries no {ITEM_VECTORS_FILE} (it was "
+                "trained when retrieval searched the towers' vectors; its index does not match this "
+                "transformer's history vectors)",
+                hint=f"retrain it: yard train {self.state.model}, yard index {self.state.model}, serve",
+            )
         self.spec = FeatureSpec.from_json(self.state.preprocessing["feature_spec"])
         self.lookups = Lookups.from_preprocessing(self.state.preprocessing)
         self.histories = parse_history_table(self.spec, self.state.preprocessing[HISTORY])
+        self.catalogue = np.asarray(self.state.preprocessing["catalogue"], dtype=np.int64)
         self.index = VersionIndex(self.settings, self.state.model, self.state.version)
         self.index.probe()
 
@@ -65,32 +76,34 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
             unknown = [item for item in query.candidates or () if str(item) not in self.spec.item_rows]
             if unknown:
                 raise InvalidInput(f"candidates {unknown[:10]} are not items of this model's catalogue")
-        candidates = await self._candidates(request, request_id)
+        candidates = await self._candidates(request)
         scores = await self._click_scores(request, candidates, request_id)
         return [
             self._final(query, items, item_scores)
             for query, items, item_scores in zip(request, candidates, scores, strict=True)
         ]
 
-    async def _candidates(self, request: list[codec.RankingQuery], request_id: str) -> list[list[int]]:
-        """Given candidates as is; known users: tower neighbours minus history; else popular items."""
-        retrieve = [q for q in request if q.candidates is None and self.is_known(q.user_id)]
-        neighbours: dict[int, list[int]] = {}
-        if retrieve:
-            users = user_feature_ids(self.spec, [q.user_id for q in retrieve])
-            vectors = (await self.triton(USER_TOWER, {"user_features": users}, request_id))["embedding"]
-            searches = [
-                self.index.search(
-                    vector, RETRIEVE_K, exclude_ids=sorted(self.lookups.seen.get(q.user_id, ()))
-                )
-                for q, vector in zip(retrieve, vectors, strict=True)
-            ]
-            for q, hits in zip(retrieve, await asyncio.gather(*searches), strict=True):
-                neighbours[q.user_id] = [hit.id for hit in hits]
+    async def _candidates(self, request: list[codec.RankingQuery]) -> list[list[int]]:
+        """Given candidates as is; users with a history: nearest items to their history vector,
+        minus that history; else popular items."""
+        searches = {
+            q.user_id: self.index.search(
+                user_vector(self.catalogue, self.lookups.seen[q.user_id]),
+                RETRIEVE_K,
+                exclude_ids=sorted(self.lookups.seen[q.user_id]),
+            )
+            for q in request
+            if q.candidates is None and self.has_history(q.user_id)
+        }
+        found = await asyncio.gather(*searches.values())
+        neighbours = {user: [hit.id for hit in hits] for user, hits in zip(searches, found, strict=True)}
         popular = [int(i) for i in self.spec.popular_items[:RETRIEVE_K]]
         return [
             q.candidates if q.candidates is not None else neighbours.get(q.user_id, popular) for q in request
         ]
+
+    def has_history(self, user_id: int) -> bool:
+        return bool(self.lookups.seen.get(user_id))
 
     async def _click_scores(
         self, request: list[codec.RankingQuery], candidates: list[list[int]], request_id: str
@@ -108,6 +121,7 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
 
     def _final(self, query: codec.RankingQuery, items: list[int], scores: np.ndarray) -> codec.Ranking:
         cold = not self.is_known(query.user_id)
+        retrieved = "history" if self.has_history(query.user_id) else "popular"
         seen = () if query.candidates is not None else self.lookups.seen.get(query.user_id, frozenset())
         genres = self.lookups.genres
         scored = [Scored(item, float(s), genres.get(item, ())) for item, s in zip(items, scores, strict=True)]
@@ -120,7 +134,7 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
                 for it in ranked
             ],
             cold_start=cold,
-            retrieval="given" if query.candidates is not None else "popular" if cold else "towers",
+            retrieval="given" if query.candidates is not None else retrieved,
         )
 
     def encode_v1(self, request: list[codec.RankingQuery], result: list[codec.Ranking]) -> list[Any]:
@@ -132,15 +146,14 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
         n = max(query.n for query in request)
         return codec.encode_v2(result, n, self.state.model, self.state.version, request_id)
 
-    def payload_rows(self, request: list[codec.RankingQuery], result: list[codec.Ranking]) -> list[Row]:
-        return [
-            {
-                "user": query.user_id,
-                "items": [item.item_id for item in ranking.items],
-                "scores": [item.score for item in ranking.items],
-            }
-            for query, ranking in zip(request, result, strict=True)
-        ]
+    def payload_columns(
+        self, request: list[codec.RankingQuery], result: list[codec.Ranking]
+    ) -> dict[str, Any]:
+        return {
+            "user": [query.user_id for query in request],
+            "items": [[item.item_id for item in ranking.items] for ranking in result],
+            "scores": [[item.score for item in ranking.items] for ranking in result],
+        }
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return [

@@ -17,7 +17,7 @@ from serving.transformer.codecs.ranking import (
     parse_v2,
     ranking_json,
 )
-from serving.transformer.models.rerank import Scored, rerank
+from training.ranking.rerank import Scored, rerank
 
 NOW = 893_286_638
 

@@ -189,7 +189,7 @@ async function moderate(event) {
 // --- ranking ---------------------------------------------------------------------------------
 
 const STAGES = {
-  towers: "candidates: the two towers' nearest movies to this user (minus those seen) → click model → re-rank",
+  history: "candidates: the nearest movies to this user's history (EASE vectors, minus those seen) → click model → re-rank",
   popular: "cold start: unknown user, candidates are the most clicked movies → click model → re-rank",
   given: "candidates given by the request → click model → re-rank",
 };
