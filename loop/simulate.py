@@ -1,14 +1,14 @@
-"""``yard simulate moderation --drift campaign``: the whole loop on a running stack, as a timeline.
+"""``yard simulate MODEL --drift KIND``: the whole loop on a running stack, as a timeline.
 
-1. in-distribution traffic: held-out corpus emails (never trained on), then the monitor's verdict
-   on that window;
-2. shifted traffic: a spam campaign in a style the corpus lacks (``loop.campaign``), then the
-   monitor again;
-3. moderators label a share of the answers (``POST /v1/models/moderation/feedback``) all along;
-4. on drift: ``yard retrain`` (train on data + labels, gate on held-out + recent window) and,
-   when the gate passes, a progressive canary judged by the analysis while traffic keeps coming,
-   ending promoted or rolled back.
-"""
+1. in-distribution traffic (``loop.traffic``: held-out emails, test images, validation users),
+   then the monitor's verdict on that window;
+2. shifted traffic (a spam campaign in a style the corpus lacks; inverted or rotated images; a
+   wave of long-tail users), then the monitor again;
+3. feedback on a share of the answers all along: moderators' labels
+   (``POST /v1/models/moderation/feedback``), users' clicks (``.../ranking/feedback``);
+4. on drift, for a model that learns from labels (moderation): ``yard retrain`` (train on data +
+   labels, gate on held-out + recent window) and, when the gate passes, a progressive canary
+   judged by the analysis while traffic keeps coming, ending promoted or rolled back."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from loop.campaign import Message, campaign
 from loop.retrain import champion_is_smoke, retrain, roll_out
+from loop.traffic import SCENARIOS, Request
 from modelyard.errors import UsageError
 from modelyard.payloads import read_feedback, read_payloads
 from modelyard.settings import Settings
@@ -32,9 +32,16 @@ from monitoring import run as run_monitor
 from rollout.analysis import AnalysisPolicy
 from rollout.progressive import StepReport
 from serving.stack.client import GatewayClient, http_error
-from training.moderation.task import held_out_emails
 
-DRIFTS = {"moderation": ("campaign",)}
+RETRAINABLE = ("moderation",)
+"""Models whose labelled feedback ``yard retrain`` learns from."""
+NO_RETRAIN = {
+    "visual-search": "visual-search gets no labels to learn from: retrain it on new data "
+    "(yard train visual-search)",
+    "ranking": "yard retrain does not learn from clicks yet: retrain ranking on new ratings "
+    "(yard train ranking)",
+}
+"""Why a drifted model outside ``RETRAINABLE`` is not retrained, and what to do instead."""
 LOG_SETTLE_S = 10.0
 """Beyond the writer's file age, how long a window's rows may take to land in the logs."""
 
@@ -46,7 +53,7 @@ class Plan:
     requests: int = 300
     """Per window: in-distribution, then shifted."""
     feedback_share: float = 0.5
-    """Share of answers a moderator labels."""
+    """Share of answers that get feedback: a moderator's label, a user's clicks."""
     steps: tuple[int, ...] = (25, 50, 100)
     interval_s: float = 20.0
     min_requests: int = 30
@@ -60,8 +67,8 @@ class Timeline:
     """What happened, when (seconds since the start), for the printout and ``--json``."""
 
     on_event: Callable[[dict[str, Any]], None] = lambda entry: None
-    track: Callable[[list[Message], str], Iterable[Message]] = lambda messages, what: messages
-    """Wraps a window's messages as they are sent (the CLI shows a progress bar)."""
+    track: Callable[[list[Request], str], Iterable[Request]] = lambda requests, what: requests
+    """Wraps a window's requests as they are sent (the CLI shows a progress bar)."""
     started: float = field(default_factory=time.monotonic)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -73,8 +80,8 @@ class Timeline:
 
 
 def check_plan(plan: Plan) -> None:
-    if plan.drift not in DRIFTS.get(plan.model, ()):
-        kinds = ", ".join(f"{model} --drift {kind}" for model, kinds in DRIFTS.items() for kind in kinds)
+    if plan.drift not in SCENARIOS.get(plan.model, {}):
+        kinds = ", ".join(f"{model} --drift {kind}" for model, kinds in SCENARIOS.items() for kind in kinds)
         raise UsageError(f"no simulation {plan.model} --drift {plan.drift}", hint=f"simulate one of: {kinds}")
     if not 0.0 <= plan.feedback_share <= 1.0:
         raise UsageError(f"--feedback-share is {plan.feedback_share}", hint="give a share between 0 and 1")
@@ -84,30 +91,41 @@ def simulate(settings: Settings, plan: Plan, timeline: Timeline, console: Any) -
     """Run ``plan`` against the running stack; returns the summary document (``--json``)."""
     check_plan(plan)
     rng = random.Random(plan.seed)
+    scenario = SCENARIOS[plan.model][plan.drift]
     smoke = champion_is_smoke(settings, plan.model) if plan.smoke is None else plan.smoke
-    timeline.add("reading held-out emails", smoke=smoke)
-    emails, labels = held_out_emails(settings, smoke)
-    picks = rng.sample(range(len(emails)), min(plan.requests, len(emails)))
-    in_distribution = [Message(emails[i], int(labels[i])) for i in picks]
-    shifted = campaign(plan.requests, seed=plan.seed)
+    timeline.add("preparing traffic", smoke=smoke)
+    traffic = scenario(settings, plan.requests, smoke, plan.seed)
     windows = {}
     with GatewayClient.from_settings(settings) as client:
-        for name, messages in (("in-distribution", in_distribution), ("shifted", shifted)):
-            windows[name] = _window(settings, client, plan, name, messages, rng, timeline)
+        for name, requests in (("in-distribution", traffic.in_distribution), ("shifted", traffic.shifted)):
+            windows[name] = _window(settings, client, plan, name, requests, rng, timeline)
         drifted = windows["shifted"]["drift"]
         result: dict[str, Any] = {"model": plan.model, "drift": plan.drift, "windows": windows}
-        if not drifted or not plan.retrain:
-            timeline.add("no retrain", why="no drift detected" if not drifted else "--no-retrain")
+        if not drifted or not plan.retrain or plan.model not in RETRAINABLE:
+            timeline.add("no retrain", why=_why_no_retrain(plan, drifted))
             return result | {"timeline": timeline.events}
         result["retrain"] = _retrain(settings, plan, smoke, timeline, console)
         if result["retrain"]["alias"] == "challenger":
-            mixed = in_distribution + campaign(plan.requests, seed=plan.seed + 1)
+            later = scenario(settings, plan.requests, smoke, plan.seed + 1).shifted
             result["rollout"] = _rollout(
-                settings, client, plan, result["retrain"]["version"], mixed, timeline
+                settings,
+                client,
+                plan,
+                result["retrain"]["version"],
+                traffic.in_distribution + later,
+                timeline,
             )
         else:
             timeline.add("not rolled out", why=result["retrain"]["reason"])
     return result | {"timeline": timeline.events}
+
+
+def _why_no_retrain(plan: Plan, drifted: bool) -> str:
+    if not drifted:
+        return "no drift detected"
+    if not plan.retrain:
+        return "--no-retrain"
+    return NO_RETRAIN.get(plan.model, f"{plan.model} does not retrain from feedback")
 
 
 def _window(
@@ -115,20 +133,22 @@ def _window(
     client: GatewayClient,
     plan: Plan,
     name: str,
-    messages: list[Message],
+    requests: list[Request],
     rng: random.Random,
     timeline: Timeline,
 ) -> dict[str, Any]:
     """Send one window of traffic (with labels), wait for its payload log, run the monitor on it."""
     since = time.time()
-    counts = send(client, plan.model, timeline.track(messages, f"sending {name}"), plan.feedback_share, rng)
+    counts = send(client, plan.model, timeline.track(requests, f"sending {name}"), plan.feedback_share, rng)
     until = time.time()
     timeline.add(f"sent {name}", **counts)
     logged = _wait_rows(
         settings, lambda: read_payloads(settings, plan.model, since, until + 1.0).num_rows, counts["requests"]
     )
-    labelled = _wait_rows(
-        settings, lambda: read_feedback(settings, plan.model, since).num_rows, counts.get("labelled", 0)
+    fed_back = _wait_rows(
+        settings,
+        lambda: read_feedback(settings, plan.model, since).num_rows,
+        sum(counts.get(kind, 0) for kind in FEEDBACK_KINDS),
     )
     report = run_monitor(settings, plan.model, _utc(since), _utc(until + 1.0))
     drifted = [signal["name"] for signal in report["signals"] if signal["drift"]]
@@ -136,9 +156,10 @@ def _window(
         "drift detected" if report["drift"] else "no drift",
         window=name,
         logged=logged,
-        labelled=labelled,
+        feedback=fed_back,
         requests=report["requests"],
         signals=drifted,
+        **({"online": _online(report["online"])} if report["online"] else {}),
     )
     return {**counts, "drift": bool(report["drift"]), "monitor": report}
 
@@ -146,23 +167,38 @@ def _window(
 def send(
     client: GatewayClient,
     model: str,
-    messages: Iterable[Message],
+    requests: Iterable[Request],
     feedback_share: float,
     rng: random.Random,
     stop: threading.Event | None = None,
 ) -> dict[str, int]:
-    """One request per message; a moderator labels ``feedback_share`` of the answers."""
+    """One prediction per request, counted by its decision (moderation) or as ``answered``;
+    ``feedback_share`` of the answers get their request's feedback (a moderator's label, a
+    user's clicks), counted by ``FEEDBACK_KINDS``."""
     counts: Counter[str] = Counter()
-    for message in messages:
+    for request in requests:
         if stop is not None and stop.is_set():
             break
-        answer = client.predict(model, {"instances": [{"text": message.text}]})
+        answer = client.predict(model, request.body)
         counts["requests"] += 1
-        counts[answer.predictions[0].get("decision", "unknown")] += 1
-        if rng.random() < feedback_share:
-            post_feedback(client, model, {"request_id": answer.request_id, "label": message.label})
-            counts["labelled"] += 1
+        first = answer.predictions[0]  # moderation: a decision; visual-search: a list of hits
+        counts[first.get("decision", "answered") if isinstance(first, dict) else "answered"] += 1
+        if request.react is not None and rng.random() < feedback_share:
+            for body in request.react(first, rng):
+                post_feedback(client, model, {"request_id": answer.request_id, **body})
+                counts[_feedback_kind(body)] += 1
     return dict(counts)
+
+
+FEEDBACK_KINDS = ("labelled", "clicked", "skipped")
+"""How ``send`` counts the feedback rows it posted: a moderator's label, a click, a shown item
+left unclicked."""
+
+
+def _feedback_kind(body: dict[str, Any]) -> str:
+    if "label" in body:
+        return "labelled"
+    return "clicked" if body["clicked"] else "skipped"
 
 
 def post_feedback(client: GatewayClient, model: str, body: dict[str, Any]) -> None:
@@ -218,7 +254,7 @@ def _rollout(
     client: GatewayClient,
     plan: Plan,
     version: int,
-    messages: list[Message],
+    requests: list[Request],
     timeline: Timeline,
 ) -> dict[str, Any]:
     """The progressive canary, with traffic flowing from a second thread while it is judged."""
@@ -229,7 +265,7 @@ def _rollout(
         rng = random.Random(plan.seed + 2)
         while not stop.is_set():
             for key, value in send(
-                client, plan.model, rng.sample(messages, len(messages)), 0.0, rng, stop
+                client, plan.model, rng.sample(requests, len(requests)), 0.0, rng, stop
             ).items():
                 sent[key] = sent.get(key, 0) + value
 
@@ -257,6 +293,11 @@ def _rollout(
 
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _online(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The monitor's online metrics, rates to three places (counts stay whole)."""
+    return {name: round(v, 3) if isinstance(v, float) else v for name, v in metrics.items()}
 
 
 def _rounded(value: float | None) -> float | None:

@@ -16,11 +16,16 @@ app = typer.Typer(help="Simulate drifted traffic and watch the loop retrain and 
 
 @app.command()
 def simulate(
-    model: str = typer.Argument(..., help="Model to send traffic to (moderation)."),
-    drift: str = typer.Option(..., "--drift", help="moderation: campaign (a new spam campaign)."),
+    model: str = typer.Argument(..., help="Model to send traffic to (moderation, visual-search, ranking)."),
+    drift: str = typer.Option(
+        ...,
+        "--drift",
+        help="moderation: campaign (a new spam campaign); visual-search: invert or rotate (the images); "
+        "ranking: popularity (a wave of long-tail users).",
+    ),
     requests: int = typer.Option(300, "--requests", min=10, help="Requests per window."),
     feedback_share: float = typer.Option(
-        0.5, "--feedback-share", help="Share of answers a moderator labels (0..1)."
+        0.5, "--feedback-share", help="Share of answers that get feedback: labels, clicks (0..1)."
     ),
     retrain: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain and roll out on drift."),
     smoke: bool | None = typer.Option(
@@ -29,12 +34,14 @@ def simulate(
     steps: str = typer.Option("25,50,100", "--steps", help="Canary percents of the rollout."),
     interval: str = typer.Option("20s", "--interval", help="Time per canary step."),
     min_requests: int = typer.Option(30, "--min-requests", min=1, help="Canary requests needed per step."),
-    seed: int = typer.Option(0, "--seed", help="Which emails and campaign lines are sent."),
+    seed: int = typer.Option(0, "--seed", help="Which emails, images or users are sent, and the clicks."),
     as_json: bool = typer.Option(False, "--json", help="Print the timeline and windows as JSON."),
 ) -> None:
     """Send shifted traffic and labels; on drift retrain, gate, canary, promote or roll back.
 
-    In-distribution traffic first, then the shifted kind, each window judged by the monitor."""
+    In-distribution traffic first, then the shifted kind, each window judged by the monitor.
+    Only moderation retrains (from moderators' labels); visual-search and ranking (clicks are
+    posted, not learned from yet) stop at the verdict."""
     # lazy: the loop loads torch, Ray and MLflow (seconds); `yard --help` must not wait
     from loop.simulate import Plan, Timeline
     from loop.simulate import simulate as run_simulation

@@ -11,6 +11,7 @@ import pytest
 from loop.campaign import campaign
 from loop.feedback import join_labels
 from loop.simulate import send
+from loop.traffic import Request, labelled
 from modelyard.payloads import read_feedback, read_payloads
 from serving.stack.client import GatewayClient, read_api_key
 from training.moderation.preprocess import normalize_email
@@ -31,7 +32,8 @@ def test_labels_posted_through_the_gateway_join_the_texts_the_model_saw(served_s
     messages = campaign(24, seed=7)
     since = time.time()
     with GatewayClient(state.gateway_url, read_api_key(settings, required=state.auth)) as client:
-        counts = send(client, "moderation", messages, feedback_share=1.0, rng=random.Random(0))
+        requests = [Request({"instances": [{"text": m.text}]}, labelled(m.label)) for m in messages]
+        counts = send(client, "moderation", requests, feedback_share=1.0, rng=random.Random(0))
         answers = [client.predict("moderation", {"instances": [{"text": messages[0].text}]})]
     assert counts["requests"] == counts["labelled"] == 24
     _wait(lambda: read_payloads(settings, "moderation", since=since), 25)

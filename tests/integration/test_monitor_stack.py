@@ -5,7 +5,11 @@ the profile each smoke-trained version stored at training time.
 moderation: three windows of corpus emails the smoke run never saw raise no alarm, a window of a
 spam campaign in a style the corpus lacks (short, non-English, emoji, links) drifts.
 visual-search: three windows of Fashion-MNIST test images raise no alarm, a window of the same
-images inverted drifts. The last window is read through the real ``yard monitor --json``.
+images inverted drifts; ``yard simulate visual-search --drift rotate`` sees no drift in its test
+images and drift in its rotated ones (their pixel statistics barely move: the embedding must see it).
+ranking: ``yard simulate ranking --drift popularity`` sees no drift in validation users and drift
+in a wave of long-tail users, and the monitor reports the CTR and AUC of their simulated clicks.
+The last window of each series is read through the real ``yard monitor --json``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import httpx
 import numpy as np
 import pytest
 
+from loop.traffic import invert
 from modelyard.data import load
 from modelyard.payloads import read_payloads
 from monitoring import run
@@ -36,6 +41,8 @@ WINDOW = 300
 IN_DISTRIBUTION_WINDOWS = 3
 SENDERS = 8
 READ_BACK_TIMEOUT_S = 30.0
+RANKING_FEEDBACK_SHARE = 0.2
+"""Answers whose user's clicks are posted in the ranking simulation (ten feedback calls each)."""
 CAMPAIGN = (
     "🔥 {n} ¡Gana dinero rápido desde casa! Visita https://bit.ly/g{n} ahora 💰",
     "💊 Descuento exclusivo {n}% — pedido en https://farma{n}.example/oferta sin receta ✅",
@@ -99,21 +106,17 @@ def moment(seconds: float) -> datetime:
 
 def yard_monitor(settings, model: str, since: str, until: str) -> dict:
     """The real command, in its own process, as an operator runs it."""
+    return yard_json(settings, "monitor", model, "--since", since, "--until", until)
+
+
+def yard_json(settings, *arguments: str) -> dict:
+    """``yard ARGUMENTS --json`` in its own process: its printed document."""
     done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "yard"),
-            "monitor",
-            model,
-            "--since",
-            since,
-            "--until",
-            until,
-            "--json",
-        ],
+        [str(Path(sys.executable).parent / "yard"), *arguments, "--json"],
         env={**os.environ, "MODELYARD_STATE_DIR": str(settings.state_dir)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -162,7 +165,7 @@ def test_visual_search_drifts_on_inverted_images_and_not_on_test_images(served_s
 
     def make(window: int, shifted: bool) -> list[dict]:
         chosen = images[order[window * WINDOW : (window + 1) * WINDOW]].astype(np.int64)
-        chosen = 255 - chosen if shifted else chosen
+        chosen = invert(chosen) if shifted else chosen
         return [{"instances": [{"pixels": image.tolist()}], "k": 5} for image in chosen]
 
     results = verdicts(served_stack, gateway, "visual-search", make)
@@ -171,3 +174,42 @@ def test_visual_search_drifts_on_inverted_images_and_not_on_test_images(served_s
     assert all(r["requests"] == WINDOW for r in results), summary(results)
     drifted = {s["name"] for s in results[-1]["signals"] if s["drift"]}
     assert {"pixel_mean", "embedding"} <= drifted, summary(results)
+
+
+def test_yard_simulate_visual_search_rotate_sees_drift_only_in_the_rotated_window(served_stack) -> None:
+    """The real ``yard simulate visual-search --drift rotate --json``, in its own process: test
+    images, then quarter-turned ones; visual-search gets no labels, so it stops at the verdicts."""
+    settings, _, untrained = served_stack
+    if "visual-search" in untrained:
+        pytest.skip(f"visual-search is not served: {untrained['visual-search']}")
+    result = yard_json(settings, "simulate", "visual-search", "--drift", "rotate")
+    windows = [result["windows"][name]["monitor"] for name in ("in-distribution", "shifted")]
+    print(summary(windows))
+    assert [w["drift"] for w in windows] == [False, True], summary(windows)
+    assert all(w["requests"] == WINDOW for w in windows), summary(windows)
+    assert "embedding" in {s["name"] for s in windows[1]["signals"] if s["drift"]}, summary(windows)
+    assert result["timeline"][-1]["event"] == "no retrain", result["timeline"]
+
+
+def test_yard_simulate_ranking_popularity_sees_drift_only_in_the_long_tail_wave(served_stack) -> None:
+    """The real ``yard simulate ranking --drift popularity --json``: validation users asked as the
+    reference profile asks them, then a wave of long-tail users (``loop.clicks``); their simulated
+    clicks reach the monitor as feedback (CTR, AUC of the served scores). ranking does not learn
+    from clicks yet, so it stops at the verdicts."""
+    settings, _, untrained = served_stack
+    if "ranking" in untrained:
+        pytest.skip(f"ranking is not served: {untrained['ranking']}")
+    share = str(RANKING_FEEDBACK_SHARE)
+    result = yard_json(settings, "simulate", "ranking", "--drift", "popularity", "--feedback-share", share)
+    windows = [result["windows"][name]["monitor"] for name in ("in-distribution", "shifted")]
+    print(summary(windows), json.dumps([w["online"] for w in windows]))
+    assert [w["drift"] for w in windows] == [False, True], summary(windows)
+    assert all(w["requests"] == WINDOW for w in windows), summary(windows)
+    drifted = {s["name"] for s in windows[1]["signals"] if s["drift"]}
+    assert "mean_item_popularity" in drifted, summary(windows)
+    for window in windows:  # every click posted joins a served (request, item)
+        online = window["online"]
+        assert online["joined"] == online["feedback"] > 0 and 0 < online["ctr"] < 1, online
+        assert online["auc"] is not None, online
+    last = result["timeline"][-1]
+    assert last["event"] == "no retrain" and "clicks" in last["why"], result["timeline"]

@@ -10,9 +10,14 @@ from modelyard.errors import UsageError
 
 def test_known_drift_passes_and_an_unknown_one_names_what_exists() -> None:
     check_plan(Plan("moderation", "campaign"))
+    check_plan(Plan("visual-search", "rotate"))
+    check_plan(Plan("ranking", "popularity"))
     with pytest.raises(UsageError) as error:
         check_plan(Plan("moderation", "invert"))
-    assert error.value.hint == "simulate one of: moderation --drift campaign"
+    assert error.value.hint == (
+        "simulate one of: moderation --drift campaign, visual-search --drift invert, "
+        "visual-search --drift rotate, ranking --drift popularity"
+    )
 
 
 @pytest.mark.parametrize(

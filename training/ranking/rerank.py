@@ -1,4 +1,5 @@
 """Final ordering of scored candidates: dedupe, drop what the user has seen, keep genres varied.
+The serving transformer answers with it and the reference profile (``reference``) applies it too.
 
 Diversity is a cap, not a re-scoring: walking the candidates best first, an item whose primary
 genre already fills ``max_per_genre`` slots waits; waiting items fill any slots left at the end,
