@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from modelyard.errors import UsageError
 from modelyard.settings import get_settings
 from yard.output import console, emit_json
 from yard.retrain import RolloutPlan, retrain_and_roll_out
@@ -29,6 +31,12 @@ def monitor(
     retrain: bool = typer.Option(
         False, "--retrain", help="On drift: yard retrain MODEL on the window's labels, then roll it out."
     ),
+    submit_rayjob: Path | None = typer.Option(
+        None,
+        "--submit-rayjob",
+        help="On drift: create this RayJob manifest (yard retrain MODEL) through the Kubernetes API, "
+        "unless one is still running (the chart's retraining CronJob; in-cluster only).",
+    ),
 ) -> None:
     """Compare MODEL's logged requests in a window with its serving version's reference profile
     (per-signal KS / chi-squared / MMD tests, Holm-corrected), and report online metrics from
@@ -38,15 +46,19 @@ def monitor(
     from monitoring.window import parse_moment
 
     window = (parse_moment(since) if since else None, parse_moment(until) if until else None)
+    if submit_rayjob is not None:
+        if retrain:
+            raise UsageError(
+                "--retrain and --submit-rayjob exclude each other", hint="retrain here or in a RayJob"
+            )
+        _monitor_and_submit(model, window, submit_rayjob, as_json)
+        return
     result = run(get_settings(), model, *window)
     if as_json and not retrain:
         emit_json(result)
         return
     if not as_json:
-        console.print(result_table(result))
-        console.print(summary_line(result))
-        if result["online"]:
-            console.print(online_line(result["online"]))
+        print_result(result)
     if retrain and result["drift"]:
         retrained = retrain_and_roll_out(model, window, None, None, RolloutPlan(), as_json)
         if as_json:
@@ -55,6 +67,38 @@ def monitor(
         emit_json({**result, "retrain": None})
     elif retrain:
         console.print("no drift: not retrained")
+
+
+def _monitor_and_submit(
+    model: str, window: tuple[datetime | None, datetime | None], manifest_file: Path, as_json: bool
+) -> None:
+    """The CronJob's check: monitor, and on drift create the retraining RayJob. The manifest and
+    the API server's credentials are read first, so a broken CronJob fails before the work."""
+    # lazy: loaded when the command runs, so `yard --help` and typos answer at once
+    from loop.rayjob import InClusterRayJobs, read_manifest, submit_retrain
+    from monitoring import run
+
+    manifest, api = read_manifest(manifest_file), InClusterRayJobs.from_pod()
+    result = run(get_settings(), model, *window)
+    submitted = None
+    if result["drift"]:
+        submitted = submit_retrain(api, manifest, model, result["since"], result["until"], datetime.now(UTC))
+    if as_json:
+        emit_json({**result, "rayjob": submitted})
+        return
+    print_result(result)
+    if submitted is None:
+        console.print("no drift: no RayJob")
+    else:
+        verb = "created" if submitted["created"] else "not created"
+        console.print(f"RayJob {submitted['rayjob']} {verb} ({submitted['reason']})")
+
+
+def print_result(result: dict[str, Any]) -> None:
+    console.print(result_table(result))
+    console.print(summary_line(result))
+    if result["online"]:
+        console.print(online_line(result["online"]))
 
 
 def result_table(result: dict[str, Any]) -> Table:

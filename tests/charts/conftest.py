@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from deploy.rehearsal.manifests import REHEARSAL_VALUES, Rendered, find_helm, parse_rendered
 
@@ -48,7 +49,11 @@ VALUE_SETS: dict[str, list[str]] = {
     "external": ["--set", EXTERNAL],
     # a cluster that serves the Prometheus Operator's kinds: PodMonitors and a PrometheusRule render
     "monitoring": [f"--api-versions={api}" for api in MONITORING_APIS],
+    # the retraining CronJob on the shared payload-log claim it needs
+    "retraining": ["--set", "retraining.enabled=true,payloadLog.existingClaim=modelyard-logs"],
 }
+RETRAIN_MANIFEST = "rayjob.yaml"
+"""Key of the retraining ConfigMaps: the RayJob each CronJob creates on drift."""
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +113,12 @@ def pods(doc: dict[str, Any]) -> Iterator[Pod]:
     elif kind in ("Deployment", "StatefulSet", "Job"):
         tpl = spec["template"]
         yield Pod(where, tpl["spec"], tpl["spec"]["containers"], kind != "Job", tpl["metadata"]["labels"])
+    elif kind == "CronJob":
+        tpl = spec["jobTemplate"]["spec"]["template"]
+        yield Pod(where, tpl["spec"], tpl["spec"]["containers"], False, tpl["metadata"]["labels"])
+    elif kind == "ConfigMap" and RETRAIN_MANIFEST in (doc.get("data") or {}):
+        # The RayJob a CronJob creates later: its pods follow the same rules as the rendered ones.
+        yield from pods(yaml.safe_load(doc["data"][RETRAIN_MANIFEST]))
     elif kind == "ServingRuntime":
         yield Pod(where, spec, spec["containers"], True, None)
     elif kind == "InferenceService":

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.payloads import FEEDBACK_SCHEMA, PAYLOAD_SCHEMA, ParquetSink, payload_partition
+from modelyard.payloads import FEEDBACK_SCHEMA, PAYLOAD_SCHEMA, Chunk, ParquetSink, payload_partition
 from modelyard.settings import Settings
 from monitoring import run
 from monitoring.profiles import cached_profile_path
@@ -66,20 +66,17 @@ def log_window(
     sink = ParquetSink(settings.payload_dir, PAYLOAD_SCHEMA)
     sink.offer(
         payload_partition("moderation", 1),
-        [
+        Chunk(
+            rows,
+            {"model": "moderation", "version": "1", "index": 0, "latency_ms": 1.0},
             {
-                "time": start + i,
-                "model": "moderation",
-                "version": "1",
-                "request_id": f"r{start + i}",
-                "index": 0,
-                "latency_ms": 1.0,
-                "text": text,
-                "scores": [float(s)],
-                "decision": str(d),
-            }
-            for i, (text, s, d) in enumerate(zip(batch, scores[:, 0], decisions, strict=True))
-        ],
+                "time": [start + i for i in range(rows)],
+                "request_id": [f"r{start + i}" for i in range(rows)],
+                "text": batch,
+                "scores": scores[:, :1].astype(np.float32),
+                "decision": [str(d) for d in decisions],
+            },
+        ),
     )
     sink.close()
 
@@ -128,13 +125,8 @@ def test_moderation_feedback_gives_precision_and_recall(settings) -> None:
     log_window(settings, rng, 100, start)
     payload_rows = run(settings, "moderation", moment(start), moment(start + 200))
     sink = ParquetSink(settings.feedback_dir, FEEDBACK_SCHEMA)
-    sink.offer(
-        "moderation",
-        [
-            {"time": start + 150, "model": "moderation", "request_id": f"r{start + i}", "label": 1}
-            for i in range(100)
-        ],
-    )
+    labels = {"request_id": [f"r{start + i}" for i in range(100)], "label": [1] * 100}
+    sink.offer("moderation", Chunk(100, {"time": start + 150, "model": "moderation"}, labels))
     sink.close()
     online = run(settings, "moderation", moment(start), moment(start + 200))["online"]
     assert payload_rows["online"]["joined"] == 0 and online["joined"] == 100
@@ -158,3 +150,48 @@ def test_yard_monitor_prints_a_table_or_one_json_object(settings, monkeypatch) -
     assert table.exit_code == 0 and "unseen_word_share" in table.output and "no drift" in table.output
     bad = runner.invoke(app, ["monitor", "moderation", "--since", "yesterday"])
     assert bad.exit_code != 0
+
+
+def test_the_cronjobs_command_creates_one_rayjob_on_drift_on_a_fake_api_server(
+    settings, monkeypatch, tmp_path
+) -> None:
+    """The chart's CronJob command (`yard monitor MODEL --since W --json --submit-rayjob FILE`)
+    with the API server played by FakeRayJobApiServer (none can run here): a calm window creates
+    nothing; a shifted one creates the RayJob for exactly its window; the next check does not
+    double it while it runs."""
+    from loop import rayjob
+    from tests.unit.loop.fake_rayjob_api import FakeRayJobApiServer
+    from yard.main import app
+
+    server = FakeRayJobApiServer()
+    monkeypatch.setattr(rayjob.InClusterRayJobs, "from_pod", classmethod(lambda cls: server.api()))
+    # get_settings() is cached per process: an earlier test's state dir must not answer here
+    monkeypatch.setattr("yard.monitor.get_settings", lambda: settings)
+    manifest = tmp_path / "rayjob.yaml"
+    manifest.write_text(
+        json.dumps(
+            {
+                "apiVersion": "ray.io/v1",
+                "kind": "RayJob",
+                "metadata": {"name": "modelyard-retrain-moderation"},
+                "spec": {"entrypoint": "yard retrain moderation --no-rollout"},
+            }
+        )
+    )
+    command = ["monitor", "moderation", "--since", "2000s", "--json", "--submit-rayjob", str(manifest)]
+    rng = np.random.default_rng(5)
+    log_window(settings, rng, 300, int(time.time()) - 1000)
+    calm = CliRunner().invoke(app, command)
+    assert calm.exit_code == 0, calm.output
+    assert json.loads(calm.output)["drift"] is False and json.loads(calm.output)["rayjob"] is None
+    assert server.calls == []
+
+    log_window(settings, rng, 300, int(time.time()) - 500, shifted=True)
+    checks = [json.loads(CliRunner().invoke(app, command).output) for _ in range(2)]
+    assert [(c["drift"], c["requests"]) for c in checks] == [(True, 600), (True, 600)]
+    assert [c["rayjob"]["created"] for c in checks] == [True, False]
+    (posted,) = server.created
+    assert checks[1]["rayjob"]["rayjob"] == posted["metadata"]["name"]
+    assert posted["spec"]["entrypoint"] == (
+        f"yard retrain moderation --no-rollout --since {checks[0]['since']} --until {checks[0]['until']}"
+    )
