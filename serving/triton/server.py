@@ -48,6 +48,11 @@ caller with the key may use them. Health, metadata, model config, statistics and
 open (the transformers call inference). Checked against tritonserver 2.51 (nvidia-pytriton 0.7)."""
 LOAD_TIMEOUT_S = 300.0
 EXIT_TIMEOUT_S = 10
+STUB_TIMEOUT_S = 120
+"""How long the python backend waits for a model's stub process to start (Triton's default: 30 s).
+A stub imports torch; five starting at once on a loaded 2-core machine took longer, the backend
+killed them while they held a shared-memory mutex, and tritonserver aborted on the next lock
+(boost lock_exception, seen in CI at load average 30)."""
 _CAUSE_CHARS = 400
 # Triton's model_lifecycle line, e.g. "failed to load 'm' version 1: Internal: RuntimeError: ..."
 _MODEL_FAILURE = re.compile(r"(failed to load '[^']+' version \d+: [^\\]*)")
@@ -95,6 +100,7 @@ def build_command(
         # same for every server, and two servers on one host (a test stack beside a benchmark, a
         # rollout's second stack) then crashed loading models (boost lock_exception).
         f"--backend-config=python,shm-region-prefix-name=modelyard_{grpc_port}_",
+        f"--backend-config=python,stub-timeout-seconds={STUB_TIMEOUT_S}",
         *restricted_api_args(restricted_key),
     ]
     if model_control == "explicit":

@@ -68,6 +68,14 @@ def test_two_servers_never_share_python_backend_shared_memory_names() -> None:
     assert prefix(command(grpc_port=9001)) != prefix(command(grpc_port=9101))
 
 
+def test_model_stubs_get_longer_than_tritons_default_to_start() -> None:
+    """Triton kills a stub that is not up in ``stub-timeout-seconds`` (default 30) and then aborts."""
+    timeouts = [a for a in command() if a.startswith("--backend-config=python,stub-timeout-seconds=")]
+
+    assert len(timeouts) == 1
+    assert int(timeouts[0].rsplit("=", 1)[1]) > 30
+
+
 def test_explicit_mode_loads_the_named_models() -> None:
     argv = command()
 
