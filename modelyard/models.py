@@ -39,7 +39,7 @@ MODERATION = ModelSpec("moderation", "spam / harmful content classifier", ("mode
 RANKING = ModelSpec(
     "ranking",
     "EASE history retrieval, click-model ranking, re-ranking",
-    ("ranking-user-tower", "ranking-item-tower", "ranking-ctr"),
+    ("ranking-ctr",),
     item_vectors=True,
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (VISUAL_SEARCH, MODERATION, RANKING)}

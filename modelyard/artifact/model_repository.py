@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from modelyard.errors import UsageError
 from modelyard.fsutil import write_atomically, write_text_atomically
+from modelyard.models import MODELS
 
 from .layout import (
     CONFIG_FILE,
@@ -108,12 +109,16 @@ def assemble(serve_root: Path, served: Sequence[VersionArtifacts]) -> dict[str, 
     """Make ``serve_root`` serve exactly ``served``; returns ``{triton model: [versions]}``.
 
     Idempotent. Several versions of one registered model may be served together (a canary);
-    they must ship the same Triton models, and the newest version's config wins.
+    they must ship the same Triton models, and the newest version's config wins. A model
+    ``modelyard.models`` lists serves only the Triton models listed there: an older version may
+    ship more (ranking's towers); any other registered model serves all it ships.
     """
     by_triton_model: dict[str, list[VersionArtifacts]] = defaultdict(list)
     for artifacts in served:
+        spec = MODELS.get(artifacts.model)
         for name in check_artifacts(artifacts):
-            by_triton_model[name].append(artifacts)
+            if spec is None or name in spec.triton_models:
+                by_triton_model[name].append(artifacts)
     for name, versions in by_triton_model.items():
         numbers = [a.version for a in versions]
         if len(set(numbers)) != len(numbers):

@@ -1,2 +1,2 @@
-"""Ranking on MovieLens-100k: EASE history retrieval (served), a DCN-v2 click model and two towers
-(trained together with it, no longer served)."""
+"""Ranking on MovieLens-100k: EASE history retrieval and a DCN-v2 click model that re-scores its
+candidates (trained with two auxiliary towers that are not exported)."""

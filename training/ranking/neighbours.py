@@ -1,9 +1,9 @@
 """Item-item retrieval baselines: EASE and item-kNN over the user x item interaction matrix.
 
 Both score a user's unseen items from the items the user already has (``scores = x_u @ W``), so
-they need no training loop and run in seconds on MovieLens-100k's 1,682 items. They are the
-baselines the towers' recall@K is compared with (Steck 2019, "Embarrassingly Shallow Autoencoders";
-Sarwar et al. 2001, item-based collaborative filtering).
+they need no training loop and run in seconds on MovieLens-100k's 1,682 items. EASE is the served
+retrieval (``training.ranking.retrieval``); both are logged as baselines of its recall@K (Steck 2019,
+"Embarrassingly Shallow Autoencoders"; Sarwar et al. 2001, item-based collaborative filtering).
 """
 
 from __future__ import annotations

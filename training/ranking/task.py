@@ -2,16 +2,17 @@
 
 Serving retrieves candidates with EASE item vectors searched by the user's history vector
 (``training.ranking.retrieval``), fit after training on train + validation interactions. The
-registered model also holds two sub-models trained together on a shared embedding table:
+candidates are re-scored by a DCN-v2 click model over user, item, context and history features,
+trained with binary cross-entropy on every rated pair, together with an auxiliary task on the
+same embedding table:
 
-* a two-tower retrieval model (candidate generation), trained with an in-batch softmax over the
-  batch's positive (user, item) pairs, with the logQ correction that removes in-batch sampling's
-  bias against popular items (scores minus log of the item's share of training clicks);
-* a DCN-v2 click model over user, item and context features, trained with binary cross-entropy
-  on every rated pair.
+* two towers trained with an in-batch softmax over the batch's positive (user, item) pairs, with
+  the logQ correction that removes in-batch sampling's bias against popular items (scores minus
+  log of the item's share of training clicks). Only their training signal is kept: they shape
+  the shared embeddings (the click model's test AUC is lower without them, docs/models.md) but
+  are not exported; their recall is logged (``tower_recall_at_100``) to show the task learns.
 
-Loss = BCE(click) + ``retrieval_weight`` * softmax CE(retrieval). The towers' recall is still
-measured (``tower_recall_at_100``) next to the served stage's (``recall_at_100``).
+Loss = BCE(click) + ``retrieval_weight`` * softmax CE(retrieval).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ from training.ranking.reference import served_answers
 from training.ranking.retrieval import item_vectors, unseen_scores, user_vector
 from training.ranking.signals import popularity_context, signals
 
-USER_TOWER, ITEM_TOWER, CTR = RANKING.triton_models
+(CTR,) = RANKING.triton_models
 
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SMOKE_EVERY = 5
@@ -241,23 +242,9 @@ class RankingTask(TrainTask):
         self, model: nn.Module, data: TaskData, config: dict[str, Any]
     ) -> tuple[list[ExportedModel], dict[str, Any]]:
         model = model.cpu().eval()
-        dim = config["tower_dim"]
         n_user, n_item, n_context = (data.meta[k] for k in ("user_fields", "item_fields", "context_fields"))
         n_ctr = n_user + n_item + n_context + HISTORY_WIDTH
         exported = [
-            ExportedModel(
-                USER_TOWER,
-                torch.jit.script(model.user_tower),
-                [TensorSpec("user_features", "int64", (n_user,))],
-                [TensorSpec("embedding", "float32", (dim,))],
-            ),
-            ExportedModel(
-                ITEM_TOWER,
-                torch.jit.script(model.item_tower),
-                [TensorSpec("item_features", "int64", (n_item,))],
-                [TensorSpec("embedding", "float32", (dim,))],
-                max_batch_size=256,
-            ),
             ExportedModel(
                 CTR,
                 torch.jit.script(ClickProbability(model.ranker)),
@@ -274,8 +261,6 @@ class RankingTask(TrainTask):
             "history_fields": [*SCALAR_FIELDS, "top_genres", "recent_clicks", "recent_skips"],
             "ctr_features": "user_fields + item_fields + context_fields + history (training.ranking.history)",
             "featurizer": "training.ranking.features",
-            "embedding_dim": dim,
-            "similarity": "dot product of L2-normalised vectors (= cosine)",
             "click_definition": f"rating >= {CLICK_RATING}",
             "catalogue": data.meta["catalogue"],
             ITEMS: data.meta[ITEMS],
@@ -412,7 +397,8 @@ def neighbour_recalls(data: TaskData) -> dict[str, float]:
     """Test recall@K of EASE and item-kNN, each with the setting that does best on validation.
 
     Settings are chosen fitting on train and retrieving validation clicks; the chosen one is refit
-    on train + validation (the history the towers' recall is measured against) and scored on test.
+    on train + validation (the history the served retrieval's recall is measured against) and scored
+    on test.
     """
     catalogue = data.meta["catalogue"]
     started = time.monotonic()

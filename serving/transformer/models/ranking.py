@@ -29,8 +29,8 @@ from training.ranking.lookups import HISTORY, Lookups, missing_keys
 from training.ranking.rerank import Scored, rerank
 from training.ranking.retrieval import user_vector
 
-*_, CTR = RANKING.triton_models
-"""The click model (the version's towers are not served: retrieval searches its item vectors)."""
+(CTR,) = RANKING.triton_models
+"""The click model (retrieval searches the version's item vectors in Qdrant, not a Triton model)."""
 RETRIEVE_K = 100
 """Candidates retrieval fetches per user before the click model re-scores them."""
 

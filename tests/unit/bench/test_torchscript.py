@@ -20,7 +20,7 @@ from training.export import write_version
 
 
 class SumAndDouble(nn.Module):
-    """Two inputs, two outputs (a tuple), as a tower-and-score model would return."""
+    """Two inputs, two outputs (a tuple), as a model with two heads would return."""
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return a + b.float(), (a * 2).sum(dim=1, keepdim=True)

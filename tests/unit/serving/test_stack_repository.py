@@ -54,18 +54,32 @@ def pt_content(path: Path) -> str:
 
 
 def test_versions_are_renumbered_to_the_mlflow_version(tmp_path: Path) -> None:
-    ranking = write_version(tmp_path / "art", "ranking", 7, ["ranking-ctr", "ranking-user-tower"])
+    ranking = write_version(tmp_path / "art", "ranking", 7, ["ranking-ctr"])
     moderation = write_version(tmp_path / "art", "moderation", 3, ["moderation"])
     serve = tmp_path / "serve"
 
     loaded = assemble(serve, [ranking, moderation])
 
-    assert loaded == {"moderation": [3], "ranking-ctr": [7], "ranking-user-tower": [7]}
+    assert loaded == {"moderation": [3], "ranking-ctr": [7]}
     assert pt_content(serve / "ranking-ctr" / "7" / "model.pt") == "ranking-7"
     assert not (serve / "ranking-ctr" / "1").exists()
     config = (serve / "moderation" / "config.pbtxt").read_text()
     assert "version_policy: { specific: { versions: [ 3 ] } }" in config
     assert "instance_group" in config and 'name: "moderation"' in config
+
+
+def test_triton_models_an_older_version_still_ships_are_not_served(tmp_path: Path) -> None:
+    """Ranking versions trained before the towers were dropped still carry them: serve the click model."""
+    towers = ["ranking-ctr", "ranking-item-tower", "ranking-user-tower"]
+    older = write_version(tmp_path / "art", "ranking", 5, towers)
+    newer = write_version(tmp_path / "art", "ranking", 6, ["ranking-ctr"])
+    serve = tmp_path / "serve"
+
+    loaded = assemble(serve, [older, newer])
+
+    assert loaded == {"ranking-ctr": [5, 6]}
+    assert sorted(p.name for p in serve.iterdir()) == ["ranking-ctr"]
+    assert pt_content(serve / "ranking-ctr" / "5" / "model.pt") == "ranking-5"
 
 
 def test_a_canary_serves_two_versions_side_by_side(tmp_path: Path) -> None:

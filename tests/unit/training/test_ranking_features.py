@@ -1,4 +1,4 @@
-"""Feature ids for the ranking towers and click model, on a hand-made catalogue."""
+"""Feature ids for the ranking click model, on a hand-made catalogue."""
 
 from __future__ import annotations
 

@@ -113,15 +113,19 @@ def test_serve_status_keeps_process_names_and_urls_whole() -> None:
 
 def test_the_served_models_table_keeps_triton_model_names_whole() -> None:
     models = {
-        "ranking": ModelState(
-            name="ranking",
+        name: ModelState(
+            name=name,
             version=12,
             run_id=RUN_ID,
             alias="champion",
-            triton_models={"ranking-ctr": [11, 12], "ranking-item-tower": [12], "ranking-user-tower": [12]},
-            transformer="transformer-ranking",
+            triton_models=triton_models,
+            transformer=f"transformer-{name}",
             upstream_url="http://127.0.0.1:38487",
             artifact_dir="/x",
+        )
+        for name, triton_models in (
+            ("ranking", {"ranking-ctr": [11, 12]}),
+            ("visual-search", {"visual-search-encoder": [12]}),
         )
     }
     state = StackState(
@@ -135,12 +139,12 @@ def test_the_served_models_table_keeps_triton_model_names_whole() -> None:
         model_repository="/x",
         logs_dir="/x",
         models=models,
-        skipped={"visual-search": "no champion: train it first (yard train visual-search)"},
+        skipped={"moderation": "no champion: train it first (yard train moderation)"},
         children={"gateway": ChildState(name="gateway", url="u", ready_url="u", ports={}, log="l")},
     )
     assert_readable(
         rendered(served_models_table(state)),
-        "ranking-item-tower [12]", "ranking-ctr [11, 12]", "v12", "visual-search",
+        "visual-search-encoder [12]", "ranking-ctr [11, 12]", "v12", "moderation",
     )  # fmt: skip
 
 
