@@ -192,6 +192,7 @@ def test_yard_simulate_visual_search_rotate_sees_drift_only_in_the_rotated_windo
     assert result["timeline"][-1]["event"] == "no retrain", result["timeline"]
 
 
+@pytest.mark.timeout(2400)  # a smoke retrain of ranking: minutes on a busy 2-core machine
 def test_yard_simulate_ranking_popularity_sees_drift_only_in_the_long_tail_wave(served_stack) -> None:
     """The real ``yard simulate ranking --drift popularity --json``: validation users asked as the
     reference profile asks them, then a wave of long-tail users (``loop.clicks``); their simulated
