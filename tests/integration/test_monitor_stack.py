@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -110,14 +111,14 @@ def yard_monitor(settings, model: str, since: str, until: str) -> dict:
     return yard_json(settings, "monitor", model, "--since", since, "--until", until)
 
 
-def yard_json(settings, *arguments: str) -> dict:
+def yard_json(settings, *arguments: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
     """``yard ARGUMENTS --json`` in its own process: its printed document."""
     done = subprocess.run(
         [str(Path(sys.executable).parent / "yard"), *arguments, "--json"],
-        env={**os.environ, "MODELYARD_STATE_DIR": str(settings.state_dir)},
+        env={**os.environ, "MODELYARD_STATE_DIR": str(settings.state_dir), **(env or {})},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -219,7 +220,14 @@ def test_yard_simulate_ranking_popularity_sees_drift_only_in_the_long_tail_wave(
         assert online["joined"] == online["feedback"] > 0 and 0 < online["ctr"] < 1, online
         assert online["auc"] is not None, online
 
-    retrained = yard_json(settings, "retrain", "ranking", "--since", since, "--no-rollout")
+    # Its own local Ray, in a short folder: Ray's socket paths may not exceed 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_dir:
+        retrained = yard_json(
+            settings,
+            *("retrain", "ranking", "--since", since, "--no-rollout"),
+            env={"MODELYARD_RAY_TEMP_DIR": ray_dir},
+            timeout=1800,
+        )
     trained, feedback = retrained["trained"], retrained["feedback"]
     print(json.dumps({"feedback": feedback, "alias": trained["alias"], "reason": trained["reason"]}))
     joined = sum(w["online"]["joined"] for w in windows)
