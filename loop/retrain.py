@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from loop.feedback import join_labels, summary
+from loop.feedback import JOINS, summary
 from modelyard.errors import UsageError
 from modelyard.payloads import read_feedback, read_payloads
 from modelyard.registry import Registry
@@ -32,8 +32,9 @@ from training.runner import TrainOutcome, train
 from training.versioning import SMOKE_TAG, current_champion
 
 RETRAIN_TOLERANCE = 0.005
-"""Held-out PR-AUC a retrained version may lose: a few hundred new rows move it by about this
-much either way, and the recent window is where it must not lose."""
+"""Held-out headline metric (moderation's PR-AUC, ranking's AUC) a retrained version may lose:
+a few hundred new rows move it by about this much either way, and the recent window is where it
+must not lose."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,16 @@ def collect_feedback(
     settings: Settings, model: str, since: float | None, until: float | None
 ) -> tuple[Any, Path]:
     """Labelled rows of the window, written where the training job (and its lineage) reads them."""
+    if model not in JOINS:
+        raise UsageError(
+            f"{model} gets no labelled feedback to retrain on",
+            hint=f"retrain it on new data (yard train {model}); yard retrain learns {', '.join(JOINS)}",
+        )
     registry = Registry(settings)
     champion = current_champion(registry, model)
     if champion is None:
         raise UsageError(f"{model} has no champion to retrain", hint=f"yard train {model}")
-    table = join_labels(
+    table = JOINS[model].join(
         read_payloads(settings, model, since=since, until=until),
         read_feedback(settings, model, since=since, until=until),
         str(champion.version),
@@ -86,7 +92,7 @@ def retrain(
     options = TrainOptions(smoke=smoke, tolerance=tolerance, feedback=path, show_progress=show_progress)
     with ray_session(settings):
         trained = train(model, options, settings, console)
-    return Retrained(trained, summary(table), path)
+    return Retrained(trained, summary(table, JOINS[model].positive), path)
 
 
 def champion_is_smoke(settings: Settings, model: str) -> bool:

@@ -6,9 +6,10 @@
    wave of long-tail users), then the monitor again;
 3. feedback on a share of the answers all along: moderators' labels
    (``POST /v1/models/moderation/feedback``), users' clicks (``.../ranking/feedback``);
-4. on drift, for a model that learns from labels (moderation): ``yard retrain`` (train on data +
-   labels, gate on held-out + recent window) and, when the gate passes, a progressive canary
-   judged by the analysis while traffic keeps coming, ending promoted or rolled back."""
+4. on drift, for a model that learns from feedback (moderation from labels, ranking from clicks):
+   ``yard retrain`` (train on data + feedback, gate on held-out + recent window) and, when the
+   gate passes, a progressive canary judged by the analysis while traffic keeps coming, ending
+   promoted or rolled back."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from loop.feedback import JOINS
 from loop.retrain import champion_is_smoke, retrain, roll_out
 from loop.traffic import SCENARIOS, Request
 from modelyard.errors import UsageError
@@ -33,13 +35,11 @@ from rollout.analysis import AnalysisPolicy
 from rollout.progressive import StepReport
 from serving.stack.client import GatewayClient, http_error
 
-RETRAINABLE = ("moderation",)
-"""Models whose labelled feedback ``yard retrain`` learns from."""
+RETRAINABLE = tuple(JOINS)
+"""Models whose feedback ``yard retrain`` learns from."""
 NO_RETRAIN = {
     "visual-search": "visual-search gets no labels to learn from: retrain it on new data "
     "(yard train visual-search)",
-    "ranking": "yard retrain does not learn from clicks yet: retrain ranking on new ratings "
-    "(yard train ranking)",
 }
 """Why a drifted model outside ``RETRAINABLE`` is not retrained, and what to do instead."""
 LOG_SETTLE_S = 10.0

@@ -56,9 +56,12 @@ PAYLOAD_SCHEMA = pa.schema(
         ("items", pa.list_(pa.int64())),
         ("scores", pa.list_(pa.float32())),
         ("decision", pa.string()),
+        ("timestamp", pa.int64()),
     ]
 )
-"""One row per answered instance; model-specific columns are null for the other models."""
+"""One row per answered instance; model-specific columns are null for the other models.
+``timestamp`` is the moment the request asked about (ranking's ``context.timestamp``, unix
+seconds), which the answer's features were computed at; ``time`` is when it was served."""
 
 FEEDBACK_SCHEMA = pa.schema(
     [

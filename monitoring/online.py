@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from scipy.stats import rankdata
 
@@ -26,27 +27,49 @@ def online_metrics(model: str, payloads: pa.Table, feedback: pa.Table) -> dict[s
     return {}
 
 
+CLICK_COLUMNS = ("time", "request_id", "version", "user", "timestamp", "item", "score", "clicked")
+
+
+def served_clicks(payloads: pa.Table, feedback: pa.Table) -> pd.DataFrame:
+    """One row per served (request, item) that got feedback, in ``CLICK_COLUMNS``: who was served
+    it, when (``time``) and about which moment (``timestamp``), by which version, with what
+    score, and the user's latest word on it (clicked or not). Feedback on an item the request was
+    not served, or on an unknown request, joins nothing. Monitoring's CTR/AUC and retraining
+    (``loop.feedback.join_clicks``) both read this join."""
+    served = payloads.select(["time", "request_id", "version", "user", "timestamp", "items", "scores"])
+    served = served.to_pandas().rename(columns={"items": "item", "scores": "score"})
+    served["item"] = served["item"].map(_listed)
+    served["score"] = [  # one score per item (a short row is padded with unknowns)
+        (_listed(scores) + [None] * len(items))[: len(items)]
+        for items, scores in zip(served["item"], served["score"], strict=True)
+    ]
+    served = served.explode(["item", "score"]).dropna(subset=["item"])
+    served = served.astype({"item": "int64", "score": "float64"}).drop_duplicates(["request_id", "item"])
+    said = (
+        feedback.select(["time", "request_id", "item", "clicked"])
+        .to_pandas()
+        .dropna(subset=["item", "clicked"])
+        .sort_values("time", kind="stable")
+        .drop_duplicates(["request_id", "item"], keep="last")
+        .astype({"item": "int64", "clicked": bool})
+    )
+    joined = served.merge(said[["request_id", "item", "clicked"]], on=["request_id", "item"])
+    return joined[list(CLICK_COLUMNS)].reset_index(drop=True)
+
+
+def _listed(values: object) -> list:
+    return [] if values is None else list(values)
+
+
 def ranking_metrics(payloads: pa.Table, feedback: pa.Table) -> dict[str, Any]:
-    """One row per feedback event whose (request, item) was served: its click and served score."""
-    served: dict[tuple[str, int], float] = {}
-    for request_id, items, scores in zip(
-        *(payloads.column(name).to_pylist() for name in ("request_id", "items", "scores")), strict=True
-    ):
-        for item, score in zip(items or [], scores or [], strict=False):
-            served[request_id, int(item)] = float(score)
-    clicks, scores = [], []
-    for request_id, item, clicked in zip(
-        *(feedback.column(name).to_pylist() for name in ("request_id", "item", "clicked")), strict=True
-    ):
-        if item is not None and clicked is not None and (request_id, int(item)) in served:
-            clicks.append(bool(clicked))
-            scores.append(served[request_id, int(item)])
-    labels = np.array(clicks, dtype=bool)
+    """CTR of the items users gave feedback on and AUC of the scores they were served with."""
+    rows = served_clicks(payloads, feedback).dropna(subset=["score"])
+    labels = rows["clicked"].to_numpy(dtype=bool)
     return {
         "feedback": feedback.num_rows,
         "joined": len(labels),
         "ctr": float(labels.mean()) if len(labels) else None,
-        "auc": auc(labels, np.array(scores)),
+        "auc": auc(labels, rows["score"].to_numpy(dtype=np.float64)),
     }
 
 

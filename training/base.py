@@ -93,8 +93,11 @@ class TrainTask(ABC):
 
     def with_feedback(self, data: TaskData, rows: LabelledRows) -> TaskData:
         """``data`` plus labelled feedback: ``train`` rows appended to the train split, ``recent``
-        rows as ``TaskData.recent``. Only models whose feedback is a label can learn from it."""
-        raise UsageError(f"{self.name} cannot be retrained on feedback yet", hint="yard retrain moderation")
+        rows as ``TaskData.recent``. Only models whose feedback is a label (moderation) or a click
+        (ranking) can learn from it."""
+        raise UsageError(
+            f"{self.name} cannot be retrained on feedback yet", hint="yard retrain moderation|ranking"
+        )
 
     def finalize(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> nn.Module:
         """Driver side, after Ray training and before evaluation: parts fitted in closed form on

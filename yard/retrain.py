@@ -28,7 +28,9 @@ class RolloutPlan:
 
 @app.command()
 def retrain(
-    model: str = typer.Argument(..., help="Model to retrain (moderation learns from moderator labels)."),
+    model: str = typer.Argument(
+        ..., help="Model to retrain: moderation (moderator labels), ranking (clicks)."
+    ),
     since: str | None = typer.Option(None, "--since", help="Feedback from: 30m, 2h ago or an ISO time."),
     until: str | None = typer.Option(None, "--until", help="Feedback until (same forms) [default: now]."),
     smoke: bool | None = typer.Option(

@@ -27,6 +27,7 @@ from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
 from training.feedback import RECENT, TRAIN, LabelledRows
+from training.feedback import recent_window_metrics as feedback_window_metrics
 from training.metrics.classification import (
     choose_operating_points,
     pr_auc,
@@ -290,15 +291,13 @@ def held_out_emails(settings: Settings, smoke: bool) -> tuple[list[str], np.ndar
 def recent_window_metrics(model: nn.Module, recent: dict[str, np.ndarray]) -> dict[str, float]:
     """PR-AUC on the recent labelled window of the candidate and of the version that served it
     (its logged scores); a text is as harmful as its worst head, as serving decides."""
-    labels = recent["labels"][:, 0]
-    if len(labels) == 0 or labels.min() == labels.max():
-        return {"recent_rows": float(len(labels))}  # PR-AUC needs both classes: no window gate
-    candidate = predict(model, recent["tokens"]).max(axis=1)
-    return {
-        "recent_rows": float(len(labels)),
-        "recent_pr_auc": pr_auc(labels, candidate),
-        "recent_champion_pr_auc": pr_auc(labels, recent["served_scores"]),
-    }
+    return feedback_window_metrics(
+        "pr_auc",
+        pr_auc,
+        recent["labels"][:, 0],
+        lambda: predict(model, recent["tokens"]).max(axis=1),
+        np.asarray(recent["served_scores"], dtype=np.float64),
+    )
 
 
 def stratified_split(groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:

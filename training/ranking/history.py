@@ -212,6 +212,8 @@ def history_feature_ids(
     user_ids, item_ids = np.asarray(user_ids, dtype=np.int64), np.asarray(item_ids, dtype=np.int64)
     timestamps = np.asarray(timestamps, dtype=np.int64)
     out = np.zeros((len(user_ids), HISTORY_WIDTH), dtype=np.int64)
+    if not len(user_ids):
+        return out  # np.split of no rows is one empty group, with no user to own it
     index = spec.item_index
     item_rows = index.rows(item_ids)
     genres, item_rate = index.genres[item_rows], index.click_rate[item_rows]

@@ -13,13 +13,17 @@ same embedding table:
   are not exported; their recall is logged (``tower_recall_at_100``) to show the task learns.
 
 Loss = BCE(click) + ``retrieval_weight`` * softmax CE(retrieval).
+
+Retrained on feedback (``yard retrain ranking``), served users' clicks and skips are interactions
+like the ratings (``with_feedback``), and ``recent_auc`` / ``recent_champion_auc`` compare the click
+model with the serving version's scores on the newer half of them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,10 +38,12 @@ from torch.nn import functional as F
 
 from modelyard.artifact.layout import ITEM_VECTORS_FILE
 from modelyard.data import load
+from modelyard.errors import DataError, UsageError
 from modelyard.models import RANKING
 from modelyard.settings import Settings
 from training.base import Evaluation, ExportedModel, TaskData, TensorSpec, TrainTask
 from training.baselines import bag_of_ids
+from training.feedback import RECENT, TRAIN, LabelledRows, recent_window_metrics
 from training.metrics.ctr import (
     expected_calibration_error,
     log_loss,
@@ -86,6 +92,11 @@ from training.ranking.signals import popularity_context, signals
 (CTR,) = RANKING.triton_models
 
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+SPLITS = ("train", "val", "test")
+INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+FEEDBACK_RATINGS = (CLICK_RATING, CLICK_RATING - 1)
+"""The ratings a click and a skip stand for: the nearest on either side of the click line (a
+click says "good enough", a skip "not this one", neither says more)."""
 SMOKE_EVERY = 5
 """Smoke runs keep every 5th interaction (time order and all users/items preserved)."""
 RETRIEVAL_K = 100
@@ -121,26 +132,36 @@ class RankingTask(TrainTask):
         "seed": 0,
     }
 
+    def __init__(self) -> None:
+        self._tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        """The data set's user and item tables per digest: ``prepare`` has them, ``with_feedback``
+        rebuilds the features from them the same way, and TaskData holds arrays for Ray only."""
+
     def prepare(self, settings: Settings, smoke: bool) -> TaskData:
         dataset = load("movielens-100k", settings)
         interactions = dataset.interactions.sort_values(["timestamp", "user_id", "item_id"], kind="stable")
         if smoke:
             interactions = interactions.iloc[::SMOKE_EVERY]
-        parts = time_ordered_split(interactions.reset_index(drop=True))
+        self._tables[dataset.digest] = (dataset.users, dataset.items)
+        return self.task_data(dataset.digest, time_ordered_split(interactions.reset_index(drop=True)))
+
+    def task_data(self, digest: str, parts: dict[str, pd.DataFrame]) -> TaskData:
+        """Features of every part (``INTERACTION_COLUMNS`` frames: train, val, test and, from
+        feedback, recent) from the train split's statistics and the history of every part but
+        ``recent``, which is never learnt from."""
+        users, items = self._tables[digest]
         train = parts["train"]
         clicks = (train["rating"] >= CLICK_RATING).to_numpy()
         spec = build_feature_spec(
-            table_columns(dataset.users),
-            table_columns(dataset.items.assign(release_year=dataset.items["release_year"].astype("float64"))),
+            table_columns(users),
+            table_columns(items.assign(release_year=items["release_year"].astype("float64"))),
             train["user_id"].to_numpy(),
             train["item_id"].to_numpy(),
             clicks,
         )
         click_share = train.loc[clicks, "item_id"].value_counts(normalize=True)
-        log = pd.concat(parts.values())
-        histories = histories_from_log(
-            spec, *(log[column].to_numpy() for column in ("user_id", "item_id", "rating", "timestamp"))
-        )
+        log = pd.concat([parts[name] for name in SPLITS])
+        histories = histories_from_log(spec, *(log[column].to_numpy() for column in INTERACTION_COLUMNS))
         arrays = {name: feature_columns(spec, part, click_share, histories) for name, part in parts.items()}
         meta = {
             "feature_spec": spec.to_json(),
@@ -151,10 +172,57 @@ class RankingTask(TrainTask):
             "history_groups": [list(group) for group in HISTORY_GROUPS],
             "train_click_rate": float(clicks.mean()),
             "rows": {name: len(part) for name, part in parts.items()},
-            "catalogue": sorted(int(i) for i in dataset.items["item_id"]),
-            ITEMS: items_table(dataset.items["item_id"], dataset.items["title"], dataset.items["genres"]),
+            "catalogue": sorted(int(i) for i in items["item_id"]),
+            ITEMS: items_table(items["item_id"], items["title"], items["genres"]),
         }
-        return TaskData(**arrays, digest=dataset.digest, meta=meta)
+        return TaskData(
+            **{name: arrays[name] for name in SPLITS}, digest=digest, meta=meta, recent=arrays.get(RECENT)
+        )
+
+    def with_feedback(self, data: TaskData, rows: LabelledRows) -> TaskData:
+        """Users' clicks and skips on served items become interactions (``FEEDBACK_RATINGS``) at
+        the moment each request asked about: ``train`` rows join the train split, so the feature
+        spec, the histories every later example sees and the exported history and seen tables all
+        include them, as if they were ratings; ``recent`` rows are featurised the same way, never
+        learnt from, and kept with the serving version's scores for the gate. Rows naming a user
+        or an item the data set lacks have no features: they are skipped and counted."""
+        if data.digest not in self._tables:
+            raise UsageError("with_feedback needs the data this task prepared", hint="call prepare first")
+        users, items = self._tables[data.digest]
+        feedback = pd.DataFrame(
+            {
+                "user_id": rows.user,
+                "item_id": rows.item,
+                "rating": np.where(rows.label > 0.5, *FEEDBACK_RATINGS),
+                "timestamp": rows.timestamp,
+                "part": rows.part,
+                "served_score": rows.served_score,
+            }
+        )
+        known = feedback["user_id"].isin(users["user_id"]) & feedback["item_id"].isin(items["item_id"])
+        known &= feedback["timestamp"].notna()
+        if not known.any():
+            raise DataError(
+                f"none of the {len(feedback)} feedback rows names a {self.name} user and item with a time",
+                hint="ranking learns from MovieLens users' clicks on catalogue items (yard simulate ranking)",
+            )
+        feedback = feedback[known].astype({column: "int64" for column in INTERACTION_COLUMNS})
+        added, recent = (feedback[feedback["part"] == part] for part in (TRAIN, RECENT))
+        parts = {name: interactions_of(getattr(data, name)) for name in SPLITS}
+        parts["train"] = pd.concat([parts["train"], added[list(INTERACTION_COLUMNS)]], ignore_index=True)
+        fed = self.task_data(data.digest, {**parts, RECENT: recent[list(INTERACTION_COLUMNS)]})
+        summary = {
+            "digest": rows.digest,
+            "train_rows": len(added),
+            "recent_rows": len(recent),
+            "skipped_unknown": int((~known).sum()),
+            "train_positive_rate": float((added["rating"] >= CLICK_RATING).mean()) if len(added) else None,
+        }
+        return replace(
+            fed,
+            recent={**fed.recent, "served_scores": recent["served_score"].to_numpy(np.float64)},
+            meta={**fed.meta, "feedback": summary},
+        )
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         return RankingModel(
@@ -200,6 +268,14 @@ class RankingTask(TrainTask):
             f"recall_at_{RETRIEVAL_K}": served_recall(vectors, data),
             f"tower_recall_at_{RETRIEVAL_K}": tower_recall(model, data),
         }
+        if data.recent is not None:
+            metrics |= recent_window_metrics(
+                "auc",
+                roc_auc_score,
+                data.recent["label"],
+                lambda: click_probabilities(model, data.recent),
+                data.recent["served_scores"],
+            )
         curves = {
             "model": reliability_payload(labels, probabilities),
             "baseline": reliability_payload(labels, baseline_probabilities),
@@ -283,6 +359,11 @@ class RankingTask(TrainTask):
             "retrieval_weight": tune.uniform(0.1, 1.0),
             "cold_user_rate": tune.uniform(0.0, 0.5),
         }
+
+
+def interactions_of(part: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A split's raw interactions back from its columns (``feature_columns`` keeps them)."""
+    return pd.DataFrame({column: part[column] for column in INTERACTION_COLUMNS})
 
 
 def table_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:

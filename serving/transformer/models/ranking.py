@@ -153,6 +153,7 @@ class RankingTransformer(Transformer[list[codec.RankingQuery], list[codec.Rankin
             "user": [query.user_id for query in request],
             "items": [[item.item_id for item in ranking.items] for ranking in result],
             "scores": [[item.score for item in ranking.items] for ranking in result],
+            "timestamp": [query.timestamp for query in request],
         }
 
     def get_input_types(self) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Moderator labels joined to logged texts: which rows are trained on, which are the gate's window."""
+"""Feedback joined to logged answers (moderators' labels to texts, users' clicks to served items):
+which rows are trained on, which are the gate's window."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from loop.feedback import join_labels, summary
+from loop.feedback import join_clicks, join_labels, summary
+from modelyard.payloads import FEEDBACK_SCHEMA, PAYLOAD_SCHEMA
 from training.feedback import RECENT, TRAIN, read_labelled, write_labelled
 
 
@@ -72,3 +75,76 @@ def test_feedback_file_round_trip(tmp_path: Path) -> None:
     assert rows.served_score[0] == np.float32(0.7) and np.isnan(rows.served_score[1])
     texts = rows.select(TRAIN)[0] + rows.select(RECENT)[0]
     assert sorted(texts) == ["hi", "wallet locked"] and len(rows.digest) == 64
+
+
+def rankings(rows: list[tuple[float, str, str, int, list[int], int | None]]) -> pa.Table:
+    """(time, request_id, version, user, items, timestamp asked about) rows; item i scores i/100."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "time": time,
+                "model": "ranking",
+                "version": version,
+                "request_id": request_id,
+                "index": 0,
+                "user": user,
+                "items": items,
+                "scores": [item / 100 for item in items],
+                "timestamp": stamp,
+            }
+            for time, request_id, version, user, items, stamp in rows
+        ],
+        schema=PAYLOAD_SCHEMA,
+    )
+
+
+def clicks(rows: list[tuple[float, str, int, bool]]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {"time": time, "model": "ranking", "request_id": rid, "item": item, "clicked": clicked}
+            for time, rid, item, clicked in rows
+        ],
+        schema=FEEDBACK_SCHEMA,
+    )
+
+
+def test_clicks_join_served_items_with_the_moment_asked_about_and_the_latest_word() -> None:
+    logged = rankings(
+        [
+            (100.0, "a", "1", 7, [10, 20, 30], 880_000_000),
+            (101.0, "b", "1", 8, [40], None),  # logged before the timestamp column: serving time
+        ]
+    )
+    said = clicks(
+        [
+            (200.0, "a", 10, True),
+            (201.0, "a", 20, False),
+            (202.0, "a", 20, True),  # the user clicked it after all
+            (203.0, "a", 99, True),  # never served in "a": joins nothing
+            (204.0, "b", 40, False),
+            (205.0, "zz", 10, True),  # no such request
+        ]
+    )
+    table = join_clicks(logged, said, champion_version=None).to_pydict()
+    assert list(zip(table["user"], table["item"], table["label"], strict=True)) == [
+        (7, 10, 1),
+        (7, 20, 1),
+        (8, 40, 0),
+    ]
+    assert table["timestamp"] == [880_000_000, 880_000_000, 101]
+    assert table["served_score"] == pytest.approx([0.1, 0.2, 0.4])
+    assert table["text"] == [None] * 3
+    counts = summary(join_clicks(logged, said, None), "clicked")
+    assert counts == {"rows": 3, "train": 2, "recent": 1, "clicked": 2}
+
+
+def test_the_newer_half_of_the_champions_requests_is_the_recent_window() -> None:
+    logged = rankings(
+        [(float(t), f"r{t}", "2" if t % 4 else "1", t, [t % 5 + 1, 6], 880_000_000 + t) for t in range(40)]
+    )
+    said = clicks([(500.0 + t, f"r{t}", item, t % 3 == 0) for t in range(40) for item in (t % 5 + 1, 6)])
+    table = join_clicks(logged, said, champion_version="2").to_pydict()
+    parts = dict(zip(table["request_id"], table["part"], strict=True))
+    recent = sorted(int(rid[1:]) for rid, part in parts.items() if part == RECENT)
+    assert recent == [t for t in range(20, 40) if t % 4]  # the newer half, only what v2 served
+    assert all(parts[f"r{t}"] == TRAIN for t in range(20))

@@ -7,17 +7,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 from torch import nn
 
 from modelyard.errors import UsageError
 from training.base import TaskData
-from training.feedback import SCHEMA, read_labelled, write_labelled
+from training.feedback import labelled_table, read_labelled, write_labelled
 from training.moderation.preprocess import FeaturizerConfig, featurize, token_ids
 from training.moderation.task import ModerationTask, recent_window_metrics
-from training.ranking.task import RankingTask
+from training.visual_search.task import VisualSearchTask
 
 CONFIG = FeaturizerConfig()
 
@@ -42,7 +41,7 @@ def feedback_file(tmp_path: Path) -> Path:
         "served_version": ["1"] * 5,
         "served_score": [0.3, 0.1, 0.2, 0.4, 0.1],
     }
-    return write_labelled(tmp_path / "feedback.parquet", pa.table(rows, schema=SCHEMA))
+    return write_labelled(tmp_path / "feedback.parquet", labelled_table(rows))
 
 
 def test_train_rows_are_appended_and_recent_rows_are_not(tmp_path: Path) -> None:
@@ -86,4 +85,4 @@ def test_a_one_class_window_has_no_pr_auc() -> None:
 
 def test_models_without_labelled_feedback_say_so(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot be retrained on feedback"):
-        RankingTask().with_feedback(corpus_data(), read_labelled(feedback_file(tmp_path)))
+        VisualSearchTask().with_feedback(corpus_data(), read_labelled(feedback_file(tmp_path)))
