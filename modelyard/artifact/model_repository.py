@@ -115,10 +115,8 @@ def assemble(serve_root: Path, served: Sequence[VersionArtifacts]) -> dict[str, 
     """
     by_triton_model: dict[str, list[VersionArtifacts]] = defaultdict(list)
     for artifacts in served:
-        spec = MODELS.get(artifacts.model)
-        for name in check_artifacts(artifacts):
-            if spec is None or name in spec.triton_models:
-                by_triton_model[name].append(artifacts)
+        for name in _served_models(artifacts):
+            by_triton_model[name].append(artifacts)
     for name, versions in by_triton_model.items():
         numbers = [a.version for a in versions]
         if len(set(numbers)) != len(numbers):
@@ -126,6 +124,23 @@ def assemble(serve_root: Path, served: Sequence[VersionArtifacts]) -> dict[str, 
     for name, versions in by_triton_model.items():
         _install_model(Path(serve_root) / name, name, sorted(versions, key=lambda a: a.version))
     return {name: sorted(a.version for a in versions) for name, versions in sorted(by_triton_model.items())}
+
+
+def _served_models(artifacts: VersionArtifacts) -> list[str]:
+    """The Triton models of a version that are served: those ``modelyard.models`` lists for its
+    model (every listed one must be shipped), or all it ships for a model not listed there."""
+    shipped = check_artifacts(artifacts)
+    spec = MODELS.get(artifacts.model)
+    if spec is None:
+        return shipped
+    missing = [name for name in spec.triton_models if name not in shipped]
+    if missing:
+        raise UsageError(
+            f"{artifacts.model} version {artifacts.version} ships no Triton model {', '.join(missing)}"
+            f" (it ships {', '.join(shipped) or 'none'})",
+            hint=f"retrain it: yard train {artifacts.model}",
+        )
+    return [name for name in shipped if name in spec.triton_models]
 
 
 def _install_model(model_dir: Path, name: str, versions: list[VersionArtifacts]) -> None:

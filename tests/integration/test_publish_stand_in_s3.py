@@ -23,6 +23,8 @@ moto_server = pytest.importorskip("moto.server")
 pytestmark = pytest.mark.integration
 
 BUCKET = "modelyard-models"
+MODEL = "stand-in-scorer"
+"""A registered model modelyard does not list, so its version serves every Triton model it ships."""
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +52,14 @@ def keys(client, prefix: str) -> dict[str, int]:
 
 def test_publish_to_stand_in_s3_moto(stand_in_s3, tmp_path: Path) -> None:
     registry = Registry(Settings(state_dir=tmp_path / "state", mlflow_tracking_uri=None))
-    register_triton_version(registry, "ranking", tmp_path / "v1")
+    register_triton_version(registry, MODEL, tmp_path / "v1")
     probe_store(f"s3://{BUCKET}")
 
-    uri = publish_version(registry, "ranking", 1, f"s3://{BUCKET}/")
-    again = publish_version(registry, "ranking", 1, f"s3://{BUCKET}")
+    uri = publish_version(registry, MODEL, 1, f"s3://{BUCKET}/")
+    again = publish_version(registry, MODEL, 1, f"s3://{BUCKET}")
 
-    assert uri == again == f"s3://{BUCKET}/ranking/1"
-    published = keys(stand_in_s3, "ranking/1/")
+    assert uri == again == f"s3://{BUCKET}/{MODEL}/1"
+    published = keys(stand_in_s3, f"{MODEL}/1/")
     assert sorted(published) == [
         f"{TRITON_MODEL}/1/model.pt",
         f"{TRITON_MODEL}/1/model.py",

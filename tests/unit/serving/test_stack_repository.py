@@ -147,6 +147,15 @@ def test_a_broken_artifact_names_the_version_and_leaves_the_served_one_alone(
     assert "versions: [ 3 ]" in (serve / "moderation" / "config.pbtxt").read_text()
 
 
+def test_a_version_without_its_models_triton_model_is_refused_by_name(tmp_path: Path) -> None:
+    version = write_version(tmp_path / "art", "ranking", 8, ["scorer"])
+
+    with pytest.raises(UsageError, match="ranking version 8 ships no Triton model ranking-ctr") as caught:
+        assemble(tmp_path / "serve", [version])
+    assert "yard train ranking" in caught.value.hint
+    assert not (tmp_path / "serve").exists() or not list((tmp_path / "serve").iterdir())
+
+
 def test_check_artifacts_lists_the_triton_models(tmp_path: Path) -> None:
     version = write_version(tmp_path, "ranking", 2, ["ranking-item-tower", "ranking-ctr"])
     assert check_artifacts(version) == ["ranking-ctr", "ranking-item-tower"]
