@@ -29,7 +29,7 @@ LOGGING_MIN_RATIO = 0.9
 CONCURRENCY = (1, 8, 32)
 ROUNDS = 2
 """The stack and the plain server take turns this many times per workload and concurrency..."""
-THROUGHPUT_ROUNDS = {True: 4, False: 8}
+THROUGHPUT_ROUNDS = {True: 4, False: 16}
 """...and this many (quick, full) at ``THROUGHPUT_AT``, where the payload log's cost is read."""
 LATENCY_AT, THROUGHPUT_AT = 1, 32
 P99_TARGETS_MS = {"ranking-candidates": 20.0, "visual-search": 50.0}
