@@ -30,7 +30,9 @@ def moderation_signals(table: pa.Table, context: dict[str, Any]) -> Signals:
 
 
 def visual_search_signals(table: pa.Table, context: dict[str, Any]) -> Signals:
-    """Image queries only: a query by an indexed image's id shows nothing new about traffic."""
+    """Image queries only: a query by an indexed image's id shows nothing new about traffic. The top
+    score is the first served hit's, as the reference profile reads it (class-first; a request for
+    ``"order": "similarity"`` gets the nearest image first, at most a little closer)."""
     images = table.filter(pc.invert(pc.is_null(table.column("pixels"))))
     pixels = images.column("pixels").to_pylist()
     embeddings = images.column("embedding").to_pylist()

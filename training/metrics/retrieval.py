@@ -17,6 +17,8 @@ Definitions (k = cut-off, R = relevant items in the catalogue for the query):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -103,10 +105,23 @@ def evaluate_retrieval(
     catalogue_labels: np.ndarray,
     k: int,
     curve_k: int,
+    rerank: Callable[[list[int]], list[int]] | None = None,
 ) -> tuple[dict[str, float], list[float]]:
     """Search the catalogue for every query (cosine), then score: metrics at ``k`` and the
-    precision curve up to ``curve_k``."""
+    precision curve up to ``curve_k``.
+
+    ``rerank`` reorders one query's neighbours from their labels (nearest first), as serving
+    does; the metrics of the similarity order alone are then kept too, prefixed ``similarity_``.
+    """
     neighbours = exact_top_k(query_vectors, catalogue_vectors, max(k, curve_k)).numpy()
-    relevance = same_class_relevance(query_labels, catalogue_labels[neighbours])
+    neighbour_labels = catalogue_labels[neighbours]
+    relevance = same_class_relevance(query_labels, neighbour_labels)
     n_relevant = relevant_counts(query_labels, catalogue_labels)
-    return retrieval_metrics(relevance, n_relevant, k), precision_curve(relevance[:, :curve_k])
+    if rerank is None:
+        return retrieval_metrics(relevance, n_relevant, k), precision_curve(relevance[:, :curve_k])
+    order = np.array([rerank(row) for row in neighbour_labels.tolist()], dtype=np.int64)
+    reranked = np.take_along_axis(relevance, order, axis=1)
+    similarity = {
+        f"similarity_{name}": value for name, value in retrieval_metrics(relevance, n_relevant, k).items()
+    }
+    return retrieval_metrics(reranked, n_relevant, k) | similarity, precision_curve(reranked[:, :curve_k])

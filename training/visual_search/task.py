@@ -6,7 +6,8 @@ available, both beat SimCLR's instance positives by far in a few CPU epochs; the
 what in-batch pairs lack, a fixed target per class. Mirrored images are label-preserving here, so
 training flips at random and the searched embedding averages an image and its mirror.
 Offline evaluation: the 10k test images are queries against the 60k training images (train + val
-split) as the catalogue, relevance = same class.
+split) as the catalogue, relevance = same class, the neighbours put class-first as served
+(``rerank.py``); the similarity order's metrics are logged beside, prefixed ``similarity_``.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from training.visual_search.model import (
     normalised_softmax_loss,
     supervised_contrastive_loss,
 )
+from training.visual_search.rerank import class_first
 from training.visual_search.signals import signals, top_scores
 
 CUT_OFF = 10
 CURVE_MAX_K = 50
+"""Neighbours fetched per test query: the precision curve's length, and at least ``VOTE_DEPTH``."""
 VAL_SIZE = 5_000
 SMOKE_SIZES = {"train": 4_000, "val": 1_000, "test": 1_000}
 ENCODE_BATCH = 2_048
@@ -124,7 +127,7 @@ class VisualSearchTask(TrainTask):
         catalogue = encode(encoder, catalogue_images(data))
         self._catalogue = (model, catalogue)
         metrics, curve = evaluate_retrieval(
-            queries, data.test["label"], catalogue, catalogue_labels(data), CUT_OFF, CURVE_MAX_K
+            queries, data.test["label"], catalogue, catalogue_labels(data), CUT_OFF, CURVE_MAX_K, class_first
         )
         _, baseline_curve = self._raw_pixels(data)
         return Evaluation(
@@ -139,8 +142,8 @@ class VisualSearchTask(TrainTask):
 
     def profile(self, model: nn.Module, data: TaskData, evaluation: Evaluation) -> dict[str, Any] | None:
         """A sample of validation images as serving preprocesses them (pixel / 255), their
-        embeddings, and each one's best hit in the catalogue without itself (a served query is
-        not in the index)."""
+        embeddings, and the score of each one's first hit as served, in the catalogue without itself
+        (a served query is not in the index)."""
         rows = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(data.val["image"]))[:PROFILE_IMAGES])
         images = data.val["image"][rows]
         encoder = search_encoder(model)
@@ -149,7 +152,7 @@ class VisualSearchTask(TrainTask):
         if cached_model is not model or catalogue is None:
             catalogue = encode(encoder, catalogue_images(data))
         itself = len(data.train["image"]) + rows  # catalogue_images puts the val split after train
-        best = top_scores(embeddings, catalogue.cpu().numpy(), exclude=itself)
+        best = top_scores(embeddings, catalogue.cpu().numpy(), catalogue_labels(data), exclude=itself)
         pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
         return build_profile(self.name, signals(pixels, embeddings, best), {})
 
@@ -171,6 +174,7 @@ class VisualSearchTask(TrainTask):
                 catalogue_labels(data),
                 CUT_OFF,
                 CURVE_MAX_K,
+                class_first,
             )
         return self._raw_pixel_results[key]
 

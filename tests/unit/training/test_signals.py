@@ -73,9 +73,18 @@ def test_visual_search_signals_see_an_inverted_image() -> None:
 
 def test_top_scores_skip_the_query_itself() -> None:
     catalogue = np.eye(4, dtype=np.float32)
-    queries = catalogue[[1, 2]]
-    assert visual_search.top_scores(queries, catalogue, exclude=np.array([1, 2])).tolist() == [0.0, 0.0]
-    assert visual_search.top_scores(queries, catalogue, exclude=np.array([0, 0])).tolist() == [1.0, 1.0]
+    queries, labels = catalogue[[1, 2]], np.arange(4)
+    top = visual_search.top_scores
+    assert top(queries, catalogue, labels, exclude=np.array([1, 2])).tolist() == [0.0, 0.0]
+    assert top(queries, catalogue, labels, exclude=np.array([0, 0])).tolist() == [1.0, 1.0]
+
+
+def test_top_scores_read_the_first_hit_as_served_the_voted_class_first() -> None:
+    """The nearest image is of class 1 but the next two are of class 0: class 0 is served first."""
+    catalogue = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    labels = np.array([1, 0, 0, 2, 9])
+    first = visual_search.top_scores(catalogue[[4]], catalogue, labels, exclude=np.array([4]))
+    assert first.tolist() == [pytest.approx(0.9)]
 
 
 def test_ranking_signals_read_history_popularity_and_scores() -> None:
