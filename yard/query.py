@@ -30,9 +30,14 @@ _URL = typer.Option(None, "--url", hidden=True, help="Deprecated name of --gatew
 
 
 def visual_search_body(
-    image: bytes | None = None, point_id: int | None = None, k: int = 10, label: int | None = None
+    image: bytes | None = None,
+    point_id: int | None = None,
+    k: int = 10,
+    label: int | None = None,
+    similarity: bool = False,
 ) -> dict[str, Any]:
-    """Search by an encoded PNG/JPEG or by the id of an indexed image; ``label`` filters hits."""
+    """Search by an encoded PNG/JPEG or by the id of an indexed image; ``label`` filters hits,
+    ``similarity`` orders them by score alone instead of the voted class first."""
     if (image is None) == (point_id is None):
         raise UsageError(
             "give exactly one of --image FILE or --id N", hint="yard query visual-search --image x.png"
@@ -41,6 +46,8 @@ def visual_search_body(
     body: dict[str, Any] = {"instances": [instance], "k": k}
     if label is not None:
         body["filter"] = {"label": label}
+    if similarity:
+        body["order"] = "similarity"
     return body
 
 
@@ -63,12 +70,15 @@ def visual_search(
     point_id: int | None = typer.Option(None, "--id", min=0, help="Id of an indexed image: more like it."),
     k: int = typer.Option(10, "--k", min=1, max=100, help="How many neighbours."),
     label: int | None = typer.Option(None, "--label", min=0, max=9, help="Only hits of this class."),
+    similarity: bool = typer.Option(
+        False, "--similarity", help="Order by score alone (default: the neighbours' voted class first)."
+    ),
     gateway: str | None = _GATEWAY,
     url: str | None = _URL,
     as_json: bool = _JSON,
 ) -> None:
     """Nearest Fashion-MNIST items to an image (or to an indexed item)."""
-    body = visual_search_body(image.read_bytes() if image else None, point_id, k, label)
+    body = visual_search_body(image.read_bytes() if image else None, point_id, k, label, similarity)
     _ask("visual-search", body, _gateway_url(gateway, url), as_json)
 
 

@@ -278,9 +278,26 @@ def test_visual_search_v1_finds_neighbours_with_filter(stack: Stack) -> None:
     assert [len(hits) for hits in answer["predictions"]] == [4, 4, 4]
     for hits in answer["predictions"]:
         assert {hit["label"] for hit in hits} <= {1, 3}
-        scores = [hit["score"] for hit in hits]
-        assert scores == sorted(scores, reverse=True)
+        voted = [hit["score"] for hit in hits if hit["label"] == hits[0]["label"]]
+        rest = [hit["score"] for hit in hits if hit["label"] != hits[0]["label"]]
+        assert [hit["score"] for hit in hits] == voted + rest  # the voted class first...
+        assert voted == sorted(voted, reverse=True) and rest == sorted(
+            rest, reverse=True
+        )  # ...each by similarity
     assert 7 not in {hit["id"] for hit in answer["predictions"][2]}  # "more like this" skips itself
+
+
+def test_visual_search_similarity_order_is_by_score_alone(stack: Stack) -> None:
+    search = stack.transformers["visual-search"]
+    body = {"instances": [{"id": 7}], "k": 20}
+    class_first = search.predict(body).json()["predictions"][0]
+    similarity = search.predict({**body, "order": "similarity"}).json()["predictions"][0]
+    scores = [hit["score"] for hit in similarity]
+    assert len(similarity) == 20 and scores == sorted(scores, reverse=True)
+    voted = class_first[0]["label"]
+    assert [hit["label"] for hit in class_first] == sorted(
+        (hit["label"] for hit in class_first), key=lambda label: label != voted
+    )
 
 
 def test_visual_search_v2_image_tensor(stack: Stack) -> None:

@@ -1,10 +1,11 @@
 """visual-search requests and responses, and image decoding (bytes -> the encoder's pixels).
 
 V1: ``{"instances": [{"image_b64": ...} | {"pixels": [[...28x28...]]} | {"id": 123}], "k": 10,
-"filter": {"label": 3}}``. V2: input ``image`` (BYTES [N] encoded PNG/JPEG, or FP32/UINT8
-[N, 28, 28] / [N, 1, 28, 28]) or ``id`` (INT64 [N]); parameters ``k`` (int) and ``filter``
-(a JSON string). Decoding follows the version's preprocessing.json: grayscale, bilinear resize
-to 28x28, a bright item on a dark background, pixels scaled to [0, 1].
+"filter": {"label": 3}, "order": "class_first"}``. V2: input ``image`` (BYTES [N] encoded
+PNG/JPEG, or FP32/UINT8 [N, 28, 28] / [N, 1, 28, 28]) or ``id`` (INT64 [N]); parameters ``k``
+(int), ``filter`` (a JSON string) and ``order`` (a string). Decoding follows the version's
+preprocessing.json: grayscale, bilinear resize to 28x28, a bright item on a dark background,
+pixels scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeEr
 tables); ``UnidentifiedImageError`` is an OSError. tests/unit/serving/test_codec_fuzz.py mutates
 real images to keep this list honest."""
 SIDE = 28
+ORDERS = ("class_first", "similarity")
+"""How hits are ordered: the voted class first (the default, as evaluated), or by score alone."""
 V2_IMAGE_DTYPES = ("BYTES", "FP32", "UINT8")
 
 
@@ -72,6 +75,7 @@ class VisualSearchRequest:
     queries: list[Query]
     k: int
     filter: dict[str, Any] | None
+    order: str = ORDERS[0]
 
 
 @dataclass
@@ -92,11 +96,12 @@ class PixelBudget:
 
 def parse_v1(body: Any) -> VisualSearchRequest:
     payload = as_json_object(body)
-    reject_unknown_keys(payload, {"instances", "k", "filter"})
+    reject_unknown_keys(payload, {"instances", "k", "filter", "order"})
     budget = PixelBudget()
     queries = [_query_of(item, index, budget) for index, item in enumerate(instance_list(payload))]
     k = bounded_int(payload.get("k", DEFAULT_K), "k", 1, MAX_K)
-    return VisualSearchRequest(queries, k, _checked_filter(payload.get("filter")))
+    order = _checked_order(payload.get("order", ORDERS[0]), '"order"')
+    return VisualSearchRequest(queries, k, _checked_filter(payload.get("filter")), order)
 
 
 def _query_of(item: Any, index: int, budget: PixelBudget) -> Query:
@@ -184,6 +189,12 @@ def _bright_on_dark(pixels: np.ndarray) -> np.ndarray:
     return 255.0 - pixels if border.mean() > 127.5 else pixels
 
 
+def _checked_order(value: Any, where: str) -> str:
+    if value not in ORDERS:
+        raise InvalidInput(f"{where} must be one of {list(ORDERS)}")
+    return value
+
+
 def _checked_filter(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -210,7 +221,9 @@ def parse_v2(request: InferRequest) -> VisualSearchRequest:
         queries = [Query(pixels=pixels) for pixels in _v2_images(tensor)]
     parameters = request.parameters or {}
     k = optional_parameter(parameters, "k", DEFAULT_K, 1, MAX_K)
-    return VisualSearchRequest(queries, k, _checked_filter(_v2_filter(parameters)))
+    order = plain_parameter(parameters["order"]) if "order" in parameters else ORDERS[0]
+    order = _checked_order(order, "parameters.order")
+    return VisualSearchRequest(queries, k, _checked_filter(_v2_filter(parameters)), order)
 
 
 def _v2_images(tensor: Any) -> list[np.ndarray]:

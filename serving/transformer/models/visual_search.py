@@ -1,4 +1,5 @@
-"""visual-search: images (or an indexed image's id) -> embedding on Triton -> top-k in Qdrant."""
+"""visual-search: images (or an indexed image's id) -> embedding on Triton -> nearest neighbours in
+Qdrant -> the voted class first (``training/visual_search/rerank.py``, as evaluated) -> top k."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from modelyard.models import VISUAL_SEARCH
 from serving.transformer.base import Transformer
 from serving.transformer.codecs import visual_search as codec
 from serving.transformer.models.search import VersionIndex
+from training.visual_search import rerank
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,18 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, Searched]):
 
     async def run(self, request: codec.VisualSearchRequest, request_id: str) -> Searched:
         vectors = await self._query_vectors(request.queries, request_id)
+        class_first = request.order == "class_first"
         searches = [
             self.index.search(
                 vector,
-                request.k,
+                max(request.k, rerank.VOTE_DEPTH) if class_first else request.k,
                 filter=request.filter,
                 exclude_ids=[query.point_id] if query.point_id is not None else (),
             )
             for query, vector in zip(request.queries, vectors, strict=True)
         ]
-        return Searched(vectors, list(await asyncio.gather(*searches)))
+        found = await asyncio.gather(*searches)
+        return Searched(vectors, [_class_first(hits)[: request.k] if class_first else hits for hits in found])
 
     async def _query_vectors(self, queries: list[codec.Query], request_id: str) -> list[np.ndarray]:
         """Images are embedded in one Triton batch; ids read their stored vectors."""
@@ -99,6 +103,10 @@ class VisualSearchTransformer(Transformer[codec.VisualSearchRequest, Searched]):
             {"name": "scores", "datatype": "FP32", "shape": [-1, -1]},
             {"name": "labels", "datatype": "INT64", "shape": [-1, -1]},
         ]
+
+
+def _class_first(hits: list[SearchHit]) -> list[SearchHit]:
+    return [hits[i] for i in rerank.class_first([hit.payload.get("label") for hit in hits])]
 
 
 def _pixel_rows(queries: list[codec.Query]) -> np.ndarray | list[np.ndarray | None]:

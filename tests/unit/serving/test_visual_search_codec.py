@@ -56,7 +56,7 @@ def test_v1_mixes_images_pixels_and_ids() -> None:
             "filter": {"label": [1, 2]},
         }
     )
-    assert (request.k, request.filter) == (5, {"label": [1, 2]})
+    assert (request.k, request.filter, request.order) == (5, {"label": [1, 2]}, "class_first")
     assert request.queries[0].pixels.shape == (28, 28)
     assert request.queries[1].pixels.max() == pytest.approx(1.0)  # 0-255 scaled
     assert request.queries[2].point_id == 12 and request.queries[2].pixels is None
@@ -109,6 +109,8 @@ def _gif() -> str:
         ({"instances": [{"id": 1}], "filter": "label=3"}, "filter"),
         ({"instances": [{"id": 1}], "filter": {"label": {"near": 2}}}, "filter"),
         ({"instances": [{"id": 1}], "sort": "asc"}, "unknown fields"),
+        ({"instances": [{"id": 1}], "order": "random"}, r'"order" must be one of \['),
+        ({"instances": [{"id": 1}], "order": ["similarity"]}, '"order"'),
     ],
 )
 def test_v1_rejects_with_a_message(body: dict, message: str) -> None:
@@ -132,10 +134,11 @@ def test_v2_float_and_uint8_tensors_with_parameters() -> None:
     request = parse_v2(
         _v2(
             [{"name": "image", "datatype": "FP32", "shape": [2, 1, 28, 28], "data": floats.ravel().tolist()}],
-            {"k": 7, "filter": '{"label": 3}'},
+            {"k": 7, "filter": '{"label": 3}', "order": "similarity"},
         )
     )
     assert len(request.queries) == 2 and request.k == 7 and request.filter == {"label": 3}
+    assert request.order == "similarity"
     assert np.allclose(request.queries[1].pixels, floats[1, 0])
     uint8 = _v2([{"name": "image", "datatype": "UINT8", "shape": [1, 28, 28], "data": [255] * 784}])
     assert parse_v2(uint8).queries[0].pixels.max() == pytest.approx(1.0)
@@ -164,6 +167,11 @@ def test_v2_encoded_images_and_ids() -> None:
         ([{"name": "id", "datatype": "FP32", "shape": [1], "data": [1.0]}], None, "INT64"),
         ([{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}], {"k": 0}, "k"),
         ([{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}], {"filter": "{oops"}, "filter"),
+        (
+            [{"name": "id", "datatype": "INT64", "shape": [1], "data": [1]}],
+            {"order": "asc"},
+            "parameters.order",
+        ),
     ],
 )
 def test_v2_rejects_bad_tensors(inputs: list[dict], parameters: dict | None, message: str) -> None:
