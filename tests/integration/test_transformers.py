@@ -280,10 +280,9 @@ def test_visual_search_v1_finds_neighbours_with_filter(stack: Stack) -> None:
         assert {hit["label"] for hit in hits} <= {1, 3}
         voted = [hit["score"] for hit in hits if hit["label"] == hits[0]["label"]]
         rest = [hit["score"] for hit in hits if hit["label"] != hits[0]["label"]]
-        assert [hit["score"] for hit in hits] == voted + rest  # the voted class first...
-        assert voted == sorted(voted, reverse=True) and rest == sorted(
-            rest, reverse=True
-        )  # ...each by similarity
+        # the voted class first, each group by similarity
+        assert [hit["score"] for hit in hits] == voted + rest
+        assert voted == sorted(voted, reverse=True) and rest == sorted(rest, reverse=True)
     assert 7 not in {hit["id"] for hit in answer["predictions"][2]}  # "more like this" skips itself
 
 
