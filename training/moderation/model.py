@@ -40,19 +40,22 @@ class HashedNgramClassifier(nn.Module):
         return self.evidence(tokens) + self.head(pooled)
 
 
-class TfidfLogistic(nn.Module):
-    """TF-IDF over the ids (binary term frequency, L2 norm) + logistic regression, as tensors, so a
-    model fitted by scikit-learn on the driver exports to TorchScript with the network.
+class TermLogistic(nn.Module):
+    """Logistic regression over weighted term presence, L2-normalised, as tensors, so a model
+    fitted by scikit-learn on the driver exports to TorchScript with the network.
 
-    One summing embedding bag holds, per id, ``idf * coef`` for each head and ``idf**2`` last:
-    one pass gives the unnormalised logits and the squared norm they are divided by.
+    A text's feature for id ``i`` under head ``h`` is ``weights[h, i]`` when it holds ``i``
+    (TF-IDF: the idf, the same for every head; NBSVM: the head's log-count ratio), divided by the
+    L2 norm of its features. One summing embedding bag holds, per id, ``weight * coef`` for each
+    head and then ``weight**2`` for each head: one pass gives the unnormalised logits and the
+    squared norms they are divided by.
     """
 
-    def __init__(self, idf: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> None:
-        """``idf`` [buckets], ``coef`` [heads, buckets], ``intercept`` [heads] (scikit-learn's fit)."""
+    def __init__(self, weights: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> None:
+        """``weights`` and ``coef`` [heads, buckets], ``intercept`` [heads] (scikit-learn's fit)."""
         super().__init__()
         self.heads = int(coef.shape[0])
-        table = torch.cat([idf[:, None] * coef.T, idf[:, None] ** 2], dim=1).to(torch.float32)
+        table = torch.cat([(weights * coef).T, (weights**2).T], dim=1).to(torch.float32)
         self.terms = nn.EmbeddingBag.from_pretrained(table, freeze=True, mode="sum", padding_idx=PAD_ID)
         self.register_buffer("intercept", intercept.to(torch.float32))
 
@@ -70,7 +73,7 @@ class StackedClassifier(nn.Module):
     """
 
     def __init__(
-        self, network: nn.Module, linear: TfidfLogistic, scales: tuple[float, float], network_weight: float
+        self, network: nn.Module, linear: TermLogistic, scales: tuple[float, float], network_weight: float
     ) -> None:
         super().__init__()
         self.network = network

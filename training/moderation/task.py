@@ -7,6 +7,7 @@ and a new category slots in as one more (head, label column) pair.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,10 +15,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import normalize
 from torch import nn
 from torch.nn import functional as F
 
@@ -35,7 +38,7 @@ from training.metrics.classification import (
     precision_recall_at,
     roc_auc,
 )
-from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TfidfLogistic
+from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TermLogistic
 from training.moderation.plots import plot_pr_curves
 from training.moderation.preprocess import (
     PAD_ID,
@@ -50,11 +53,22 @@ from training.profile import build_profile
 
 @dataclass(frozen=True)
 class LinearFit:
-    """The fitted TF-IDF weighting, one logistic regression per head, and what fitting took."""
+    """A fitted logistic regression per head as one module, the C each head got, and what fitting took."""
 
-    tfidf: TfidfTransformer
-    classifiers: list[LogisticRegression]
+    module: TermLogistic
+    c: list[float]
     seconds: float
+
+
+@dataclass(frozen=True)
+class LinearFits:
+    """The two linear models of a data set, fitted once: ``evaluate``, ``baseline`` and
+    ``finalize`` share them."""
+
+    baseline: LinearFit
+    """TF-IDF + logistic regression: the baseline the gate's metric is compared with."""
+    half: LinearFit
+    """NBSVM-style logistic regression (log-count ratio features): the stack's linear half."""
 
 
 HEAD_LABELS: dict[str, str] = {"spam": "label"}
@@ -66,11 +80,19 @@ SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SMOKE_EMAILS = 1500
 NETWORK_WEIGHTS = tuple(share / 10 for share in range(1, 10))
 """The network's share in the stack, picked on validation."""
+LINEAR_C = (10.0, 30.0, 100.0)
+"""Inverse regularisation strengths tried for every logistic regression, the baseline's too (a
+baseline tuned on validation is the honest bar); each head keeps its best validation PR-AUC."""
+NB_SMOOTHING = 1.0
+"""Added to every id's count in each class before the log-count ratios (NBSVM's alpha)."""
 SHORT_TEXT_WORDS = 20
 """Below this many words a text is judged by the short-text rule (``add_short_text_thresholds``)."""
-SHORT_REVIEW_SCORE = 0.5
-"""Even odds: both halves of the stack are trained on log-loss, so a 0 logit means "as likely
-spam as not"; a short text carries too little evidence for the emails' lower review bar."""
+SHORT_HARMLESS_FLAGGED = 0.025
+"""Share of short windows cut from harmless validation emails that the short-text rule sends to
+review: the short review threshold is their ``1 - SHORT_HARMLESS_FLAGGED`` quantile, per head. A
+stack of standardised logits is not calibrated, so a fixed "even odds" score means nothing here."""
+SHORT_WINDOWS_PER_EMAIL = 4
+"""Windows cut from each validation email for the short-text threshold (about 2,400 harmless ones)."""
 SEGMENTS_PER_EMAIL = 2
 SEGMENT_WORDS = 16
 """Short training windows: 1..16 words, about the length of a chat message or a subject line."""
@@ -95,7 +117,7 @@ class ModerationTask(TrainTask):
     featurizer: ClassVar[FeaturizerConfig] = FeaturizerConfig()
 
     def __init__(self) -> None:
-        self._linear_fits: dict[tuple[str, int], LinearFit] = {}
+        self._linear_fits: dict[tuple[str, int], LinearFits] = {}
         self._profile_inputs: dict[tuple[str, int], tuple[list[str], dict[str, Any]]] = {}
         """(validation texts, training vocabulary) per data set: ``prepare`` has the texts,
         ``profile`` needs them, and TaskData holds arrays for Ray only."""
@@ -172,13 +194,15 @@ class ModerationTask(TrainTask):
         return F.binary_cross_entropy_with_logits(model(batch["tokens"]), batch["labels"])
 
     def finalize(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> nn.Module:
-        return stack_on_validation(model, data, self.linear_fit(data))
+        return stack_on_validation(model, data, self.linear_fits(data).half.module)
 
-    def linear_fit(self, data: TaskData) -> LinearFit:
-        """``fit_tfidf_logistic`` once per data set: the stack, its evaluation and the baseline share it."""
+    def linear_fits(self, data: TaskData) -> LinearFits:
+        """Both linear models, fitted once per data set."""
         key = (data.digest, len(data.train["tokens"]))
         if key not in self._linear_fits:
-            self._linear_fits[key] = fit_tfidf_logistic(data)
+            self._linear_fits[key] = LinearFits(
+                baseline=fit_term_logistic(data, idf_weights), half=fit_term_logistic(data, log_count_ratios)
+            )
         return self._linear_fits[key]
 
     def augment(self, batch: dict[str, torch.Tensor], config: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -189,13 +213,17 @@ class ModerationTask(TrainTask):
 
     def evaluate(self, model: nn.Module, data: TaskData, config: dict[str, Any]) -> Evaluation:
         heads = data.meta["heads"]
-        model_scores = {part: predict(model, tokens) for part, tokens in scored_parts(data).items()}
-        baseline_scores = tfidf_baseline_scores(data, self.linear_fit(data))
+        fits = self.linear_fits(data)
+        model_scores, baseline_scores = predict_parts(model, data), predict_parts(fits.baseline.module, data)
         metrics, thresholds, operating = score_heads(data, model_scores, heads)
         baseline_metrics, _, _ = score_heads(data, baseline_scores, heads)
-        add_short_text_thresholds(thresholds)
+        val_texts, _ = self._profile_inputs[data.digest, len(data.val["tokens"])]
+        add_short_text_thresholds(thresholds, model, val_texts, data.val["labels"], data.meta["featurizer"])
         metrics |= short_message_check(model, thresholds, data.meta["featurizer"])
-        metrics["baseline_fit_seconds"] = self.linear_fit(data).seconds  # also the stack's linear half
+        metrics["baseline_fit_seconds"] = fits.baseline.seconds
+        metrics["linear_half_fit_seconds"] = fits.half.seconds
+        for head, baseline_c, half_c in zip(heads, fits.baseline.c, fits.half.c, strict=True):
+            metrics[f"{head}_baseline_c"], metrics[f"{head}_linear_half_c"] = baseline_c, half_c
         if data.recent is not None:
             metrics |= recent_window_metrics(model, data.recent)
         curves = {
@@ -226,9 +254,8 @@ class ModerationTask(TrainTask):
         )
 
     def baseline(self, data: TaskData) -> dict[str, float]:
-        metrics, _, _ = score_heads(
-            data, tfidf_baseline_scores(data, self.linear_fit(data)), data.meta["heads"]
-        )
+        scores = predict_parts(self.linear_fits(data).baseline.module, data)
+        metrics, _, _ = score_heads(data, scores, data.meta["heads"])
         return metrics
 
     def export(
@@ -349,48 +376,66 @@ def predict(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
     return expit(logits(model, tokens))
 
 
-def scored_parts(data: TaskData) -> dict[str, np.ndarray]:
-    """The token sets every scorer is judged on: val (thresholds), test (the gate) and the test
-    emails with every header stripped (the leakage check)."""
-    return {"val": data.val["tokens"], "test": data.test["tokens"], "test_body": data.test["body_tokens"]}
+def predict_parts(model: nn.Module, data: TaskData) -> dict[str, np.ndarray]:
+    """Probabilities on the token sets every scorer is judged on: val (thresholds), test (the gate)
+    and the test emails with every header stripped (the leakage check)."""
+    parts = {"val": data.val["tokens"], "test": data.test["tokens"], "test_body": data.test["body_tokens"]}
+    return {part: predict(model, tokens) for part, tokens in parts.items()}
 
 
-def fit_tfidf_logistic(data: TaskData) -> LinearFit:
-    """TF-IDF over the hashed n-gram ids + one logistic regression per head, fitted on the whole
-    train emails (not the short windows): the baseline, and the linear half of the stack."""
+def presence(tokens: np.ndarray, buckets: int) -> sparse.csr_matrix:
+    """Which ids each text holds [N, buckets], 0/1."""
+    return (bag_of_ids(tokens, buckets) > 0).astype(np.float64)
+
+
+def idf_weights(train: sparse.csr_matrix, labels: np.ndarray) -> np.ndarray:
+    """TF-IDF's smoothed idf of every id over the train emails, the same for every head [heads, buckets]."""
+    return np.tile(TfidfTransformer().fit(train).idf_, (labels.shape[1], 1))
+
+
+def log_count_ratios(train: sparse.csr_matrix, labels: np.ndarray) -> np.ndarray:
+    """NBSVM's per-head log-count ratios [heads, buckets] (Wang and Manning, 2012): how much more
+    often each id is in harmful train emails than in harmless ones, on a log scale. A logistic
+    regression over them starts from naive Bayes' evidence and only has to correct it."""
+    ratios = []
+    for h in range(labels.shape[1]):
+        harmful = NB_SMOOTHING + np.asarray(train[labels[:, h] == 1].sum(axis=0)).ravel()
+        harmless = NB_SMOOTHING + np.asarray(train[labels[:, h] == 0].sum(axis=0)).ravel()
+        ratios.append(np.log(harmful / harmful.sum()) - np.log(harmless / harmless.sum()))
+    return np.stack(ratios)
+
+
+def fit_term_logistic(
+    data: TaskData, weigh: Callable[[sparse.csr_matrix, np.ndarray], np.ndarray]
+) -> LinearFit:
+    """One logistic regression per head over ``TermLogistic``'s features, with the id weights
+    ``weigh`` gives (``idf_weights`` or ``log_count_ratios``) and the C of ``LINEAR_C`` with the
+    best validation PR-AUC. Fitted on the whole train emails, not the short windows."""
     started = time.monotonic()
     buckets = data.meta["featurizer"]["buckets"]
     emails = data.train["segment"] == 0
-    counts = bag_of_ids(data.train["tokens"][emails], buckets)
-    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-    features = tfidf.transform(counts)
-    classifiers = [
-        LogisticRegression(C=10.0, max_iter=2000).fit(features, data.train["labels"][emails, h])
-        for h in range(len(data.meta["heads"]))
-    ]
-    return LinearFit(tfidf, classifiers, time.monotonic() - started)
-
-
-def tfidf_baseline_scores(data: TaskData, fit: LinearFit) -> dict[str, np.ndarray]:
-    """The TF-IDF + logistic regression baseline's probabilities for each of ``scored_parts``."""
-    buckets = data.meta["featurizer"]["buckets"]
-    tfidf, classifiers = fit.tfidf, fit.classifiers
-    scores = {}
-    for part, tokens in scored_parts(data).items():
-        features = tfidf.transform(bag_of_ids(tokens, buckets))
-        scores[part] = np.stack([c.predict_proba(features)[:, 1] for c in classifiers], axis=1)
-    return scores
-
-
-def stack_on_validation(network: nn.Module, data: TaskData, fit: LinearFit) -> StackedClassifier:
-    """The network plus the TF-IDF logistic regression, with the network's share that gives the
-    best validation PR-AUC (never 0 or 1: a stack that drops a half is not a stack)."""
-    tfidf, classifiers = fit.tfidf, fit.classifiers
-    linear = TfidfLogistic(
-        torch.from_numpy(tfidf.idf_),
+    train, val = presence(data.train["tokens"][emails], buckets), presence(data.val["tokens"], buckets)
+    labels = data.train["labels"][emails]
+    weights = weigh(train, labels)
+    classifiers, chosen = [], []
+    for h in range(labels.shape[1]):
+        x_train, x_val = (normalize(sparse.csr_matrix(x.multiply(weights[h]))) for x in (train, val))
+        fitted = [LogisticRegression(C=c, max_iter=2000).fit(x_train, labels[:, h]) for c in LINEAR_C]
+        scores = [pr_auc(data.val["labels"][:, h], model.decision_function(x_val)) for model in fitted]
+        best = int(np.argmax(scores))
+        classifiers.append(fitted[best])
+        chosen.append(LINEAR_C[best])
+    module = TermLogistic(
+        torch.from_numpy(weights),
         torch.from_numpy(np.concatenate([c.coef_ for c in classifiers])),
         torch.from_numpy(np.concatenate([c.intercept_ for c in classifiers])),
     )
+    return LinearFit(module, chosen, time.monotonic() - started)
+
+
+def stack_on_validation(network: nn.Module, data: TaskData, linear: TermLogistic) -> StackedClassifier:
+    """The network plus the linear model, with the network's share that gives the best validation
+    PR-AUC (never 0 or 1: a stack that drops a half is not a stack)."""
     network_logits, linear_logits = logits(network, data.val["tokens"]), logits(linear, data.val["tokens"])
     scales = (float(network_logits.std()), float(linear_logits.std()))
     labels = data.val["labels"]
@@ -450,13 +495,26 @@ def read_short_messages(path: Path = SHORT_MESSAGES) -> list[tuple[str, str]]:
     return [tuple(line.split("\t", 1)) for line in lines if line and not line.startswith("#")]
 
 
-def add_short_text_thresholds(thresholds: dict[str, dict[str, Any]]) -> None:
+def add_short_text_thresholds(
+    thresholds: dict[str, dict[str, Any]],
+    model: nn.Module,
+    val_texts: list[str],
+    val_labels: np.ndarray,
+    featurizer: dict[str, Any],
+) -> None:
     """Per head: texts under ``SHORT_TEXT_WORDS`` words are never blocked (the block precision was
-    measured on emails, not on one-liners) and go to review only when the model finds them more
-    likely spam than not (``SHORT_REVIEW_SCORE``) and above the email review threshold."""
-    for point in thresholds.values():
+    measured on emails, not on one-liners) and go to review only above both the email review
+    threshold and the score that flags ``SHORT_HARMLESS_FLAGGED`` of short windows (1 to
+    ``SEGMENT_WORDS`` words) cut from the harmless validation emails."""
+    rng = np.random.default_rng(ModerationTask.default_config["seed"])
+    windows = [short_segments(text, SHORT_WINDOWS_PER_EMAIL, SEGMENT_WORDS, rng) for text in val_texts]
+    scores = predict(model, featurize([w for text in windows for w in text], FeaturizerConfig(**featurizer)))
+    labels = np.repeat(val_labels, SHORT_WINDOWS_PER_EMAIL, axis=0)
+    for h, point in enumerate(thresholds.values()):
+        harmless = scores[labels[:, h] == 0, h]
         point["short_words"] = SHORT_TEXT_WORDS
-        point["short_review"] = max(SHORT_REVIEW_SCORE, float(point["review"]))
+        flag_above = float(np.quantile(harmless, 1.0 - SHORT_HARMLESS_FLAGGED))
+        point["short_review"] = max(flag_above, float(point["review"]))
 
 
 def short_message_check(

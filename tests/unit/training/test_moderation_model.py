@@ -1,5 +1,6 @@
-"""The moderation stack: the linear half reproduces scikit-learn's TF-IDF + logistic regression as
-tensors, the whole stack scripts to TorchScript, and short texts stay near the prior."""
+"""The moderation stack: the linear models reproduce scikit-learn's logistic regressions (over
+TF-IDF and over NBSVM log-count ratios) as tensors, the whole stack scripts to TorchScript, and
+short texts stay near the prior."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import pytest
 import torch
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
 
 from training.baselines import bag_of_ids
-from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TfidfLogistic
+from training.moderation.model import HarmScorer, HashedNgramClassifier, StackedClassifier, TermLogistic
 from training.moderation.preprocess import PAD_ID, short_segments
-from training.moderation.task import read_short_messages
+from training.moderation.task import log_count_ratios, presence, read_short_messages
 
 BUCKETS = 64
 
@@ -26,14 +28,14 @@ def distinct_ids(rows: int, width: int, seed: int) -> np.ndarray:
     return ids.astype(np.int64)
 
 
-def test_tfidf_logistic_module_matches_scikit_learn() -> None:
+def test_term_logistic_module_matches_scikit_learn_tfidf() -> None:
     train, test = distinct_ids(200, 12, seed=0), distinct_ids(50, 12, seed=1)
     labels = (np.isin(train, [3, 5, 7]).any(axis=1)).astype(int)
     counts = bag_of_ids(train, BUCKETS)
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
     classifier = LogisticRegression(C=10.0, max_iter=2000).fit(tfidf.transform(counts), labels)
-    module = TfidfLogistic(
-        torch.from_numpy(tfidf.idf_),
+    module = TermLogistic(
+        torch.from_numpy(tfidf.idf_[None, :]),
         torch.from_numpy(classifier.coef_),
         torch.from_numpy(classifier.intercept_),
     )
@@ -43,9 +45,39 @@ def test_tfidf_logistic_module_matches_scikit_learn() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_term_logistic_module_matches_scikit_learn_per_head_log_count_ratios() -> None:
+    """Two heads with their own NBSVM weights: each head's features are normalised apart."""
+    train, test = distinct_ids(300, 12, seed=3), distinct_ids(50, 12, seed=4)
+    labels = np.stack([np.isin(train, [3, 5]).any(axis=1), np.isin(train, [8, 9]).any(axis=1)], axis=1)
+    labels = labels.astype(np.float32)
+    train_presence, test_presence = presence(train, BUCKETS), presence(test, BUCKETS)
+    ratios = log_count_ratios(train_presence, labels)
+    assert ratios.shape == (2, BUCKETS)
+    # each head weighs its own evidence
+    assert ratios[0, 3] > max(0.0, ratios[1, 3]) and ratios[1, 8] > max(0.0, ratios[0, 8])
+
+    def features(x: object, head: int) -> object:
+        return normalize(x.multiply(ratios[head]).tocsr())
+
+    classifiers = [
+        LogisticRegression(C=30.0, max_iter=2000).fit(features(train_presence, h), labels[:, h])
+        for h in (0, 1)
+    ]
+    module = TermLogistic(
+        torch.from_numpy(ratios),
+        torch.from_numpy(np.concatenate([c.coef_ for c in classifiers])),
+        torch.from_numpy(np.concatenate([c.intercept_ for c in classifiers])),
+    )
+    with torch.no_grad():
+        got = module(torch.from_numpy(test)).numpy()
+    for h, classifier in enumerate(classifiers):
+        expected = classifier.decision_function(features(test_presence, h))
+        np.testing.assert_allclose(got[:, h], expected, rtol=1e-4, atol=1e-4)
+
+
 def test_stack_scripts_and_weighs_its_halves() -> None:
     network = HashedNgramClassifier(BUCKETS, embedding_dim=4, hidden_dim=8, heads=1, dropout=0.0)
-    linear = TfidfLogistic(torch.ones(BUCKETS), torch.full((1, BUCKETS), 0.5), torch.zeros(1))
+    linear = TermLogistic(torch.ones(1, BUCKETS), torch.full((1, BUCKETS), 0.5), torch.zeros(1))
     stack = StackedClassifier(network, linear, scales=(2.0, 4.0), network_weight=0.25)
     tokens = torch.from_numpy(distinct_ids(5, 10, seed=2))
     scripted = torch.jit.script(HarmScorer(stack).eval())
